@@ -1,0 +1,1 @@
+"""Pure functions from a history to findings; no I/O beyond reading the history."""

@@ -1,0 +1,1 @@
+"""The harness: configuration, cluster backends, workload, recorder, run store, reports, CLI."""

@@ -1,0 +1,1 @@
+"""Cluster backends: where the nodes and the Toxiproxy server run (local processes or Docker)."""

@@ -1,0 +1,50 @@
+"""The `splitbrain` command line.
+
+Each subcommand lives in its own module, which exposes ``add_parser(subparsers)`` and sets
+``func`` on its parser; this module only wires them together, so a subcommand's imports (the docker
+SDK, websockets, ...) are paid only when that subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMAND_MODULES = (
+    "harness.check_cmd",
+    "harness.run_cmd",
+    "harness.cluster_cmd",
+    "harness.clean_cmd",
+    "harness.report_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="splitbrain",
+        description="Jepsen-style fault injection and history checking for messaging systems.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

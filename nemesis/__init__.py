@@ -1,0 +1,1 @@
+"""Faults: network (through Toxiproxy), process (kill, pause), and seeded schedules."""

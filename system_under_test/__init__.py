@@ -1,0 +1,1 @@
+"""The reference messaging cluster that splitbrain attacks (a compact WhatsApp-like design)."""
