@@ -2,7 +2,8 @@
 
 Every line is written and flushed at once, so a run killed half-way keeps each operation it
 recorded. ``index`` counts lines from 0 and ``time`` is nanoseconds on the monotonic clock since
-the recorder was created; both are assigned under one lock, so they never go backwards down the file.
+the recorder was created; both are assigned under one lock, so neither goes backwards down the
+file.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from nemesis.proxies import ProxyControl
 
 
 def link_proxy_name(src: str, dst: str) -> str:
@@ -24,7 +27,7 @@ class ClusterSpec:
     nodes: tuple[str, ...]
     mode: str  # "cp" or "ap"
     users_file: Path  # public directory: users' public keys and conversation members
-    run_dir: Path  # node logs go to run_dir/logs/<node>.log, the proxy's to run_dir/logs/toxiproxy.log
+    run_dir: Path  # logs go to run_dir/logs/<node>.log and run_dir/logs/toxiproxy.log
     client_groups: int = 2
     bug: str | None = None
     e2e: bool = True
@@ -39,6 +42,21 @@ class Cluster(Protocol):
     """A running cluster. Every method may be called from a worker thread; none blocks for long."""
 
     spec: ClusterSpec
+    proxies: ProxyControl  # the run's Toxiproxy, for the nemesis's network faults
+
+    @property
+    def nodes(self) -> tuple[str, ...]: ...
+
+    @property
+    def client_groups(self) -> tuple[str, ...]: ...
+
+    def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The node's status JSON, or None when it does not answer within ``timeout``."""
+        ...
+
+    def primary(self) -> str | None:
+        """The node most nodes name as primary now, or None."""
+        ...
 
     def client_urls(self, group: str) -> dict[str, str]:
         """Node name -> WebSocket URL that clients of ``group`` use (through their proxies)."""

@@ -1,0 +1,256 @@
+"""Chat clients that carry out the workload plan against the cluster and record what they see.
+
+One :class:`ClientDriver` per user. It records every send as ``invoke`` then
+``ok``/``fail``/``info`` and every arrival as a ``deliver`` line, following history-format.md: a
+process whose send ended ``info`` is never reused (the driver takes a fresh process number), and a
+retry after ``info`` reuses the message id. When its node is unreachable the driver fails over
+to the other nodes of its client group, as the design's load balancer would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from system_under_test.client import (
+    ChatClient,
+    ConnectFailed,
+    Delivery,
+    SendIndeterminate,
+    SendRejected,
+    digest,
+)
+
+from harness.workload import OfflineWindow, PlannedSend
+
+Record = Callable[..., dict[str, Any]]
+
+
+class ProcessIds:
+    """Hands out fresh client process numbers for one run."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+
+    def next(self) -> int:
+        return next(self._counter)
+
+
+@dataclass
+class DriverCounts:
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    delivered: int = 0
+    connects: int = 0
+
+
+@dataclass
+class DriverSettings:
+    e2e: bool = True
+    request_timeout: float = 3.0
+    connect_timeout: float = 1.5
+    retries_after_info: int = 2
+
+
+@dataclass
+class ClientDriver:
+    """Drives one user's client; every public coroutine returns, never raises on cluster faults."""
+
+    user: str
+    secret: bytes
+    directory: Any
+    conversations: Mapping[str, tuple[str, ...]]
+    urls: Mapping[str, str]
+    record: Record
+    process_ids: ProcessIds
+    settings: DriverSettings
+    rng: random.Random
+    counts: DriverCounts = field(default_factory=DriverCounts)
+
+    def __post_init__(self) -> None:
+        self.process = self.process_ids.next()
+        self.last_delivery_at = 0.0
+        self._order = list(self.urls)
+        self.rng.shuffle(self._order)
+        self._client: ChatClient | None = None
+
+    def _on_deliver(self, d: Delivery) -> None:
+        value = {
+            "id": d.id,
+            "conv": d.conv,
+            "from": d.sender,
+            "user": d.user,
+            "seq": d.seq,
+            "digest": d.digest,
+        }
+        self.record(self.process, "ok", "deliver", value, node=d.node)
+        self.counts.delivered += 1
+        self.last_delivery_at = asyncio.get_running_loop().time()
+
+    @property
+    def node(self) -> str | None:
+        return self._client.node if self._client else None
+
+    async def connect(self) -> bool:
+        """Connect to the first reachable node of this client's group, preferred node first."""
+        if self._client is not None and self._client.node is not None:
+            return True
+        await self.disconnect()
+        client = ChatClient(
+            self.user,
+            self.secret,
+            self.directory,
+            self.urls,
+            e2e=self.settings.e2e,
+            on_deliver=self._on_deliver,
+            connect_timeout=self.settings.connect_timeout,
+            request_timeout=self.settings.request_timeout,
+        )
+        try:
+            await client.connect(self._order)
+        except ConnectFailed:
+            with contextlib.suppress(Exception):
+                await client.close()
+            return False
+        self._client = client
+        self.counts.connects += 1
+        return True
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    def _rotate_from(self, node: str | None) -> None:
+        """Prefer the next node after ``node`` from now on (failover away from it)."""
+        if node in self._order:
+            i = self._order.index(node)
+            self._order = self._order[i + 1 :] + self._order[: i + 1]
+
+    async def send(self, planned: PlannedSend, deadline: float) -> None:
+        """Send one planned message, retrying with the same id after ``info`` while time remains."""
+        loop = asyncio.get_running_loop()
+        attempts = 0
+        while True:
+            outcome = await self._send_once(planned)
+            if outcome != "info":
+                return
+            attempts += 1
+            if attempts > self.settings.retries_after_info or loop.time() >= deadline:
+                return
+
+    async def _send_once(self, planned: PlannedSend) -> str:
+        to = sorted(u for u in self.conversations[planned.conv] if u != self.user)
+        invoke = {
+            "id": planned.msg_id,
+            "conv": planned.conv,
+            "from": self.user,
+            "to": to,
+            "digest": digest(planned.body),
+        }
+        connected = await self.connect()
+        process = self.process
+        if not connected:
+            self.record(process, "invoke", "send", invoke)
+            self.record(
+                process,
+                "fail",
+                "send",
+                {"id": planned.msg_id, "conv": planned.conv},
+                error="no node reachable from this client",
+            )
+            self.counts.fail += 1
+            return "fail"
+        assert self._client is not None
+        node = self._client.node
+        self.record(process, "invoke", "send", invoke, node=node)
+        try:
+            sent = await self._client.send(planned.msg_id, planned.conv, planned.body)
+        except SendRejected as exc:
+            self.record(
+                process,
+                "fail",
+                "send",
+                {"id": planned.msg_id, "conv": planned.conv},
+                node=node,
+                error=str(exc) or "rejected",
+            )
+            self.counts.fail += 1
+            self._rotate_from(node)
+            await self.disconnect()
+            return "fail"
+        except (TimeoutError, SendIndeterminate, ConnectionError, OSError) as exc:
+            self.record(
+                process,
+                "info",
+                "send",
+                {"id": planned.msg_id, "conv": planned.conv},
+                node=node,
+                error=str(exc) or type(exc).__name__,
+            )
+            self.counts.info += 1
+            self.process = self.process_ids.next()
+            self._rotate_from(node)
+            await self.disconnect()
+            return "info"
+        value: dict[str, Any] = {"id": planned.msg_id, "conv": planned.conv}
+        if sent.seq is not None:
+            value["seq"] = sent.seq
+        self.record(process, "ok", "send", value, node=sent.node or node)
+        self.counts.ok += 1
+        return "ok"
+
+    async def run(
+        self,
+        sends: list[PlannedSend],
+        offline: list[OfflineWindow],
+        start: float,
+        deadline: float,
+    ) -> None:
+        """Carry out this user's sends and offline windows (times relative to ``start``)."""
+        loop = asyncio.get_running_loop()
+        events: list[tuple[float, int, Any]] = [(s.at, 1, s) for s in sends]
+        for w in offline:
+            events.append((w.start, 0, ("offline", w)))
+            events.append((w.start + w.duration, 0, ("online", w)))
+        events.sort(key=lambda e: (e[0], e[1]))
+        online = True
+        await self.connect()
+        for at, _, event in events:
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if loop.time() >= deadline:
+                break
+            if isinstance(event, PlannedSend):
+                if online:
+                    await self.send(event, deadline)
+            elif event[0] == "offline":
+                online = False
+                await self.disconnect()
+            else:
+                online = True
+                await self.connect()
+
+    async def sync(self, timeout: float) -> bool:
+        """Reconnect if needed and fetch the backlog; True when the node said it is caught up."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            if await self.connect():
+                assert self._client is not None
+                try:
+                    await self._client.sync(timeout=max(0.5, min(5.0, end - loop.time())))
+                    return True
+                except Exception:
+                    self._rotate_from(self.node)
+                    await self.disconnect()
+            await asyncio.sleep(0.3)
+        return False

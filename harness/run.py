@@ -1,0 +1,364 @@
+"""One fault-injection run, end to end: configure, start, drive, break, heal, drain, check.
+
+The order of a run (DESIGN.md, "Data flow of one run"): the workload plan, the keys and the nemesis
+schedule are made from the seed and saved in ``test.json`` before anything starts; a backend starts
+the cluster behind Toxiproxy; client drivers and the nemesis run side by side until the time limit,
+recording into ``history.jsonl``; then every fault is healed, the cluster is given time to recover,
+every client reconnects and catches up (the drain), the cluster stops, and the checkers judge the
+history. Whatever happens (an error, Ctrl-C), faults are healed and everything started is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import random
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from checkers.history import load_history
+from nemesis.runner import Nemesis
+
+from checkers import check_history
+from harness.backends.base import ClusterSpec
+from harness.config import RunConfig
+from harness.driver import ClientDriver, DriverSettings, ProcessIds
+from harness.recorder import Recorder
+from harness.runstore import new_run_dir, point_latest, write_json
+from harness.workload import WorkloadPlan, plan_workload
+from nemesis.schedule import Schedule, generate_schedule
+from system_under_test import keys
+
+EXIT_CODES = {True: 0, False: 1, "unknown": 3}
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    results: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.results.get("valid"), 1)
+
+
+@dataclass
+class LiveCounts:
+    """What the progress line shows; updated as operations are recorded."""
+
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    delivered: int = 0
+    fault: str = "none"
+    active_faults: list[str] = field(default_factory=list)
+
+    def observe(self, op: dict[str, Any]) -> None:
+        f, kind = op["f"], op["type"]
+        if f == "send" and kind in ("ok", "fail", "info"):
+            setattr(self, kind, getattr(self, kind) + 1)
+        elif f == "deliver":
+            self.delivered += 1
+        elif op["process"] == "nemesis" and kind == "invoke":
+            self.fault = f if f not in ("heal", "resume", "restart", "clear-latency") else "none"
+
+
+def make_schedule(config: RunConfig) -> Schedule:
+    """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay)."""
+    if config.schedule_file is not None:
+        return load_schedule(config.schedule_file)
+    return generate_schedule(
+        seed=config.seed,
+        kinds=config.nemesis,
+        nodes=config.node_names,
+        client_groups=tuple(f"c{i}" for i in range(config.client_groups)),
+        time_limit=config.time_limit,
+        interval=config.nemesis_interval,
+        partition_mode=config.partition_mode,
+    )
+
+
+def load_schedule(path: Path) -> Schedule:
+    """A schedule from a schedule JSON file or from a run's ``test.json`` (its "schedule" key)."""
+    import orjson
+
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path}: cannot read a schedule ({exc}); give a run's test.json or a schedule file"
+        ) from None
+    if isinstance(data, dict) and "schedule" in data:
+        data = data["schedule"]
+    return Schedule.from_json(data)
+
+
+def start_backend(config: RunConfig, spec: ClusterSpec) -> Any:
+    if config.backend == "docker":
+        from harness.backends.docker import start as start_docker
+
+        return start_docker(spec, image_source=config.image_source)
+    from harness.backends.local import start_local
+
+    return start_local(spec)
+
+
+def cluster_healthy(cluster: Any, mode: str) -> bool:
+    """Every node answers; in CP mode they also agree on one primary that says it is primary."""
+    statuses = [cluster.status(node, timeout=1.0) for node in cluster.nodes]
+    if any(s is None or not s.get("ready", True) for s in statuses):
+        return False
+    if mode != "cp":
+        return True
+    primaries = {s.get("primary") for s in statuses if s}
+    if len(primaries) != 1 or None in primaries:
+        return False
+    (primary,) = primaries
+    return any(s and s.get("node") == primary and s.get("role") == "primary" for s in statuses)
+
+
+async def wait_healthy(cluster: Any, mode: str, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if await asyncio.to_thread(cluster_healthy, cluster, mode):
+            return True
+        await asyncio.sleep(0.3)
+    return False
+
+
+def reproduce_command(config: RunConfig) -> str:
+    """A command line that repeats this run's configuration and seed."""
+    args = ["splitbrain", "run", "--seed", str(config.seed), "--mode", config.mode]
+    args += ["--nodes", str(config.nodes), "--backend", config.backend]
+    args += ["--nemesis", ",".join(config.nemesis) or "none"]
+    args += ["--nemesis-interval", f"{config.nemesis_interval:g}"]
+    args += ["--time-limit", f"{config.time_limit:g}", "--clients", str(config.clients)]
+    args += ["--rate", f"{config.rate:g}", "--name", config.name]
+    if config.bug:
+        args += ["--bug", config.bug]
+    if not config.e2e:
+        args += ["--e2e", "off"]
+    if config.partition_mode != "drop":
+        args += ["--partition-mode", config.partition_mode]
+    return shlex.join(args)
+
+
+def describe_run(
+    config: RunConfig, plan: WorkloadPlan, schedule: Schedule, run_dir: Path
+) -> dict[str, Any]:
+    """The contents of test.json: everything needed to repeat or replay the run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("splitbrain", "websockets", "pynacl", "toxiproxy-python", "docker"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[package] = version(package)
+    return {
+        "name": config.name,
+        "seed": config.seed,
+        "mode": config.mode,
+        "nodes": list(config.node_names),
+        "backend": config.backend,
+        "bug": config.bug,
+        "config": config.to_json(),
+        "workload": {
+            "users": list(plan.users),
+            "conversations": {k: list(v) for k, v in plan.conversations.items()},
+            "client_groups": plan.client_group,
+            "planned_sends": len(plan.sends),
+            "offline": [vars(w) for w in plan.offline],
+        },
+        "schedule": schedule.to_json(),
+        "command": reproduce_command(config),
+        "versions": versions,
+        "run_dir": str(run_dir),
+    }
+
+
+class Progress:
+    """Prints one line every few seconds while the run goes on (long work shows progress)."""
+
+    def __init__(self, counts: LiveCounts, total: float, out: TextIO, every: float = 5.0) -> None:
+        self.counts, self.total, self.out, self.every = counts, total, out, every
+        self.phase = "run"
+
+    def line(self, elapsed: float) -> str:
+        c = self.counts
+        return (
+            f"[{elapsed:5.1f}s/{self.total:.0f}s {self.phase}] sends ok {c.ok} fail {c.fail} "
+            f"info {c.info} | delivered {c.delivered} | fault: {c.fault}"
+        )
+
+    async def run(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.every)
+            print(self.line(loop.time() - start), file=self.out, flush=True)
+
+
+async def drain(
+    drivers: list[ClientDriver], record: Callable[..., dict[str, Any]], timeout: float
+) -> bool:
+    """Every client reconnects and catches up, until a quiet round brings nothing new."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    record("harness", "invoke", "drain", None)
+    ok = False
+    while loop.time() < end:
+        before = sum(d.counts.delivered for d in drivers)
+        remaining = max(1.0, end - loop.time())
+        synced = await asyncio.gather(*(d.sync(remaining) for d in drivers))
+        await asyncio.sleep(1.0)
+        after = sum(d.counts.delivered for d in drivers)
+        if all(synced) and after == before:
+            ok = True
+            break
+    if ok:
+        record("harness", "ok", "drain", None)
+    else:
+        record("harness", "info", "drain", None, error=f"clients not caught up in {timeout:.0f} s")
+    return ok
+
+
+async def _drive(
+    config: RunConfig,
+    cluster: Any,
+    plan: WorkloadPlan,
+    secrets: dict[str, bytes],
+    directory: Any,
+    schedule: Schedule,
+    recorder: Recorder,
+    out: TextIO,
+) -> None:
+    counts = LiveCounts()
+
+    def record(process: int | str, type: str, f: str, value: Any, **extra: Any) -> dict[str, Any]:
+        op = recorder.record(process, type, f, value, **extra)
+        counts.observe(op)
+        return op
+
+    settings = DriverSettings(e2e=config.e2e, request_timeout=config.request_timeout)
+    process_ids = ProcessIds()
+    drivers = [
+        ClientDriver(
+            user=user,
+            secret=secrets[user],
+            directory=directory,
+            conversations=plan.conversations,
+            urls=cluster.client_urls(plan.client_group[user]),
+            record=record,
+            process_ids=process_ids,
+            settings=settings,
+            rng=random.Random(f"driver-{config.seed}-{user}"),
+        )
+        for user in plan.users
+    ]
+    nemesis = Nemesis(cluster, cluster.proxies, record, partition_mode=config.partition_mode)
+    loop = asyncio.get_running_loop()
+    progress = Progress(counts, config.time_limit, out)
+    start = loop.time()
+    deadline = start + config.time_limit
+    progress_task = asyncio.create_task(progress.run(start))
+    stop = asyncio.Event()
+    nemesis_task = asyncio.create_task(nemesis.run(schedule, stop=stop))
+    try:
+        await asyncio.gather(
+            *(
+                d.run(plan.sends_of(d.user), plan.offline_of(d.user), start, deadline)
+                for d in drivers
+            )
+        )
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            nemesis_task.cancel()
+            await nemesis_task
+        progress.phase = "heal"
+        await nemesis.heal_all()
+        healthy = await wait_healthy(cluster, config.mode, timeout=30.0)
+        if not healthy:
+            print("warning: the cluster did not look healthy 30 s after healing", file=out)
+        progress.phase = "drain"
+        await drain(drivers, record, config.drain_timeout)
+    finally:
+        stop.set()
+        nemesis_task.cancel()
+        progress_task.cancel()
+        with contextlib.suppress(BaseException):
+            await nemesis.heal_all()
+        await asyncio.gather(*(d.disconnect() for d in drivers), return_exceptions=True)
+        print(progress.line(loop.time() - start), file=out, flush=True)
+
+
+def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
+    """Run one test and check it; returns where it is and what the checkers found.
+
+    Raises ConfigError/ValueError for bad settings before anything starts, and RuntimeError when
+    the cluster cannot start; in every case whatever was started is stopped again.
+    """
+    plan = plan_workload(config)
+    schedule = make_schedule(config)
+    run_dir = new_run_dir(config.out, config.name)
+    point_latest(config.out, run_dir)
+    provisioned = keys.provision(list(plan.users), dict(plan.conversations), config.seed)
+    users_file = run_dir / "users.json"
+    keys.write_users_file(users_file, provisioned)
+    keys.write_secrets(run_dir / "secrets.json", provisioned)
+    write_json(run_dir / "test.json", describe_run(config, plan, schedule, run_dir))
+    print(f"run directory: {run_dir}", file=out, flush=True)
+    spec = ClusterSpec(
+        nodes=config.node_names,
+        mode=config.mode,
+        users_file=users_file,
+        run_dir=run_dir,
+        client_groups=config.client_groups,
+        bug=config.bug,
+        e2e=config.e2e,
+    )
+    started = time.monotonic()
+    cluster = start_backend(config, spec)
+    try:
+        print(
+            f"cluster up ({config.backend}, {config.nodes} nodes, {config.mode}) in "
+            f"{time.monotonic() - started:.1f} s; running for {config.time_limit:g} s",
+            file=out,
+            flush=True,
+        )
+        with Recorder(run_dir / "history.jsonl") as recorder:
+            asyncio.run(
+                _startup_then_drive(config, cluster, plan, provisioned, schedule, recorder, out)
+            )
+    finally:
+        cluster.stop()
+    results = check_history(load_history(run_dir / "history.jsonl"))
+    write_json(run_dir / "results.json", results)
+    with contextlib.suppress(Exception):
+        from harness.report import write_report
+
+        write_report(run_dir)
+    return RunOutcome(run_dir, results)
+
+
+async def _startup_then_drive(
+    config: RunConfig,
+    cluster: Any,
+    plan: WorkloadPlan,
+    provisioned: Any,
+    schedule: Schedule,
+    recorder: Recorder,
+    out: TextIO,
+) -> None:
+    if not await wait_healthy(cluster, config.mode, timeout=30.0):
+        raise RuntimeError(
+            f"the cluster did not become healthy within 30 s; read the node logs in "
+            f"{config.out / config.name}/latest/logs"
+        )
+    directory = keys.load_directory(cluster.spec.users_file)
+    secrets = {user: provisioned.secret(user) for user in plan.users}
+    await _drive(config, cluster, plan, secrets, directory, schedule, recorder, out)
