@@ -1,0 +1,501 @@
+"""The docker backend: one container per node and one Toxiproxy container on a bridge network.
+
+Layout of one run (``runid`` is given by the caller or made from the run folder's name):
+
+* network ``splitbrain-<runid>`` (user-defined bridge: containers resolve each other by name);
+* container ``splitbrain-<runid>-toxiproxy`` (alias ``toxiproxy``) holding every proxy:
+  ``n_i-n_j`` listens on ``PEER_PORT_BASE + 100*i + j`` inside the network, upstream ``n_j:7000``;
+  ``c_k-n_j`` listens on ``CLIENT_PORT_BASE + 100*k + j`` and is published on ``127.0.0.1``;
+  the API (8474) is published on ``127.0.0.1`` too;
+* container ``splitbrain-<runid>-<node>`` (hostname and alias ``<node>``) per node, dialling its
+  peers through ``toxiproxy:<port of n_self-n_peer>``; its port 7000 is also published on
+  ``127.0.0.1`` for ``status_url`` only, so the harness can watch a node that the nemesis has cut.
+
+The harness reaches the nodes only through loopback: clients through the published ``c_k-n_j``
+proxies, exactly as on the local backend (the workload and the recorder stay in the harness
+process, with one clock), and never through a container address.
+
+Every container and the network carry the labels ``splitbrain.run``, ``splitbrain.role``
+(``node``, ``toxiproxy`` or ``network``), ``splitbrain.pid``, ``splitbrain.pidstart`` and
+``splitbrain.host`` (the harness process, its start time and its host), which is what
+``splitbrain clean`` reads to find leftovers of runs that died. ``stop()`` removes everything
+labelled with this run, so it also removes what a start that failed half-way had made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+
+from harness.backends.base import ClusterSpec, link_proxy_name
+from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
+
+NODE_PORT = 7000
+TOXIPROXY_API_PORT = 8474
+PEER_PORT_BASE = 10000
+CLIENT_PORT_BASE = 20000
+TOXIPROXY_ALIAS = "toxiproxy"
+LABEL_RUN = "splitbrain.run"
+LABEL_ROLE = "splitbrain.role"
+LABEL_PID = "splitbrain.pid"
+LABEL_PIDSTART = "splitbrain.pidstart"
+LABEL_NODE = "splitbrain.node"
+LABEL_HOST = "splitbrain.host"
+READY_TIMEOUT_S = 60.0
+NODE_MODULE = "system_under_test.node"
+
+
+class DockerBackendError(RuntimeError):
+    """The docker backend could not do what was asked; the message says what to do next."""
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """One Toxiproxy proxy of the run: ``listen`` is the port inside the toxiproxy container."""
+
+    name: str
+    listen: int
+    upstream: str
+    published: bool  # True for client proxies: reachable from the host's loopback
+
+
+def plan_routes(spec: ClusterSpec) -> list[ProxyRoute]:
+    """Every proxy of the run: one per directed node link, one per (client group, node)."""
+    routes: list[ProxyRoute] = []
+    for i, src in enumerate(spec.nodes):
+        for j, dst in enumerate(spec.nodes):
+            if src != dst:
+                port = PEER_PORT_BASE + 100 * i + j
+                routes.append(
+                    ProxyRoute(link_proxy_name(src, dst), port, f"{dst}:{NODE_PORT}", False)
+                )
+    for k, group in enumerate(spec.client_group_names):
+        for j, dst in enumerate(spec.nodes):
+            port = CLIENT_PORT_BASE + 100 * k + j
+            routes.append(ProxyRoute(link_proxy_name(group, dst), port, f"{dst}:{NODE_PORT}", True))
+    return routes
+
+
+def node_argv(
+    spec: ClusterSpec,
+    node: str,
+    python: str,
+    routes: list[ProxyRoute],
+    module: str = NODE_MODULE,
+) -> list[str]:
+    """The node's command line inside its container (paths are the host's: the run folder is
+    mounted at the same path)."""
+    by_name = {r.name: r for r in routes}
+    run_dir = spec.run_dir.resolve()
+    argv = [python, "-m", module, "--name", node]
+    argv += ["--listen", f"0.0.0.0:{NODE_PORT}"]
+    for peer in spec.nodes:
+        if peer != node:
+            port = by_name[link_proxy_name(node, peer)].listen
+            argv += ["--peer", f"{peer}={TOXIPROXY_ALIAS}:{port}"]
+    argv += ["--db", str(run_dir / "data" / f"{node}.sqlite")]
+    argv += ["--users", str(spec.users_file.resolve())]
+    argv += ["--mode", spec.mode]
+    if spec.bug:
+        argv += ["--bug", spec.bug]
+    argv += ["--e2e", "on" if spec.e2e else "off"]
+    argv += ["--log", str(run_dir / "logs" / f"{node}.log")]
+    return argv + list(spec.node_args)
+
+
+def default_run_id(run_dir: Path) -> str:
+    """A docker-safe run id: the run folder's name (shortened) and a random suffix."""
+    stem = re.sub(r"[^a-zA-Z0-9_.-]+", "-", run_dir.name).strip("-.")[-24:] or "run"
+    return f"{stem}-{secrets.token_hex(3)}"
+
+
+def harness_labels(run_id: str, role: str) -> dict[str, str]:
+    """The labels every object of run ``run_id`` carries (see ``harness.clean_cmd``)."""
+    return {
+        LABEL_RUN: run_id,
+        LABEL_ROLE: role,
+        LABEL_PID: str(os.getpid()),
+        LABEL_PIDSTART: process_start_time(os.getpid()) or "",
+        LABEL_HOST: socket.gethostname(),
+    }
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone.
+
+    Together with the pid it names a process uniquely, even after the pid is reused.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def connect() -> docker.DockerClient:
+    """A client of the local Docker daemon (API version negotiated), or a clear error."""
+    try:
+        client = docker.from_env(version="auto", timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerBackendError(
+            f"no Docker daemon answers ({exc}). Start one with `scripts/start-dockerd.sh` "
+            "(as root; it installs Debian's docker.io if needed) or use --backend local"
+        ) from exc
+    return client
+
+
+@dataclass
+class DockerCluster:
+    """A running cluster on Docker; satisfies ``harness.backends.base.Cluster``.
+
+    Use it as a context manager, or call ``stop()`` in a ``finally``: it removes this run's
+    containers and network even after a failure or Ctrl-C, and may be called any number of times.
+    Client and status URLs stay valid across ``kill``/``restart`` (ports are fixed at creation).
+    """
+
+    spec: ClusterSpec
+    run_id: str
+    client: docker.DockerClient
+    node_image: NodeImage
+    toxiproxy_image: str
+    routes: list[ProxyRoute] = field(default_factory=list)
+    node_module: str = NODE_MODULE
+    _toxiproxy_url: str = ""
+    _client_ports: dict[tuple[str, str], int] = field(default_factory=dict)
+    _status_ports: dict[str, int] = field(default_factory=dict)
+    _containers: dict[str, Container] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: bool = False
+
+    # -- the Cluster protocol ---------------------------------------------------------------
+
+    @property
+    def network_name(self) -> str:
+        return f"splitbrain-{self.run_id}"
+
+    @property
+    def toxiproxy_url(self) -> str:
+        return self._toxiproxy_url
+
+    def client_urls(self, group: str) -> dict[str, str]:
+        if group not in self.spec.client_group_names:
+            raise KeyError(
+                f"unknown client group {group!r}; this run has {self.spec.client_group_names}"
+            )
+        return {
+            node: f"ws://127.0.0.1:{self._client_ports[(group, node)]}/client"
+            for node in self.spec.nodes
+        }
+
+    def status_url(self, node: str) -> str:
+        return f"http://127.0.0.1:{self._status_ports[node]}/status"
+
+    def kill(self, node: str) -> None:
+        """SIGKILL the node's process (``docker kill``); its data and logs stay on the host."""
+        container = self._node(node)
+        with contextlib.suppress(docker.errors.APIError):
+            if self._state(container) == "paused":
+                container.unpause()  # a frozen process would only die once thawed
+        container.kill(signal="SIGKILL")
+
+    def restart(self, node: str) -> None:
+        """Start a killed node again (``docker start``); does not wait until it is ready."""
+        container = self._node(node)
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            raise DockerBackendError(
+                f"cannot restart {node}: {exc.explanation or exc}. If its status port was taken "
+                "meanwhile, run the test again"
+            ) from exc
+
+    def pause(self, node: str) -> None:
+        """Freeze every process of the node (``docker pause``)."""
+        self._node(node).pause()
+
+    def resume(self, node: str) -> None:
+        """Thaw a paused node (``docker unpause``); does nothing if it is not paused."""
+        container = self._node(node)
+        if self._state(container) == "paused":
+            container.unpause()
+
+    def stop(self) -> None:
+        """Remove this run's containers and network; copies container output to run_dir/logs.
+
+        Idempotent. Errors are reported on stderr with the command that cleans up, never raised:
+        ``stop`` runs in ``finally`` blocks where another error is already on its way.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        remove_run(self.client, self.run_id, logs_dir=self.spec.run_dir / "logs")
+
+    def __enter__(self) -> DockerCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _node(self, node: str) -> Container:
+        try:
+            return self._containers[node]
+        except KeyError:
+            raise KeyError(f"unknown node {node!r}; this run has {self.spec.nodes}") from None
+
+    @staticmethod
+    def _state(container: Container) -> str:
+        container.reload()
+        return str(container.status)
+
+
+def start(
+    spec: ClusterSpec,
+    *,
+    run_id: str | None = None,
+    image_source: str = "local",
+    client: docker.DockerClient | None = None,
+    ready_timeout: float = READY_TIMEOUT_S,
+    node_module: str = NODE_MODULE,
+) -> DockerCluster:
+    """Start the cluster of ``spec`` on Docker and wait until every node's status page answers.
+
+    ``node_module`` is the module each node container runs with ``python -m`` and the node's
+    usual arguments; only the backend's own tests change it (to a stand-in node).
+
+    On any failure (or Ctrl-C) while starting, whatever was created is removed before the error
+    propagates. The returned cluster must be stopped by the caller (``with start(...) as c:``).
+    """
+    client = client or connect()
+    run_dir = spec.run_dir.resolve()
+    for sub in ("logs", "data"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    cluster = DockerCluster(
+        spec=spec,
+        run_id=run_id or default_run_id(run_dir),
+        client=client,
+        node_image=ensure_node_image(client, image_source),
+        toxiproxy_image=ensure_toxiproxy_image(client, image_source),
+        routes=plan_routes(spec),
+        node_module=node_module,
+    )
+    try:
+        _create_network(cluster)
+        _start_toxiproxy(cluster)
+        _create_proxies(cluster)
+        for node in spec.nodes:
+            _start_node(cluster, node)
+        _wait_ready(cluster, ready_timeout)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _create_network(cluster: DockerCluster) -> None:
+    cluster.client.networks.create(
+        cluster.network_name,
+        driver="bridge",
+        labels=harness_labels(cluster.run_id, "network"),
+    )
+
+
+def _start_toxiproxy(cluster: DockerCluster) -> None:
+    ports: dict[str, Any] = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
+    for route in cluster.routes:
+        if route.published:
+            ports[f"{route.listen}/tcp"] = ("127.0.0.1", None)
+    container = cluster.client.containers.create(
+        cluster.toxiproxy_image,
+        command=["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}"],
+        name=f"splitbrain-{cluster.run_id}-toxiproxy",
+        hostname=TOXIPROXY_ALIAS,
+        labels=harness_labels(cluster.run_id, "toxiproxy"),
+        ports=ports,
+        **_on_network(cluster, TOXIPROXY_ALIAS),
+    )
+    container.start()
+    container.reload()
+    published = _published_ports(container)
+    cluster._containers["toxiproxy"] = container
+    cluster._toxiproxy_url = f"http://127.0.0.1:{published[TOXIPROXY_API_PORT]}"
+    for route in cluster.routes:
+        if route.published:
+            group, node = route.name.split("-", 1)
+            cluster._client_ports[(group, node)] = published[route.listen]
+    _wait_http(cluster._toxiproxy_url + "/version", 20.0, what="Toxiproxy", container=container)
+
+
+def _create_proxies(cluster: DockerCluster) -> None:
+    """Create every proxy in one ``/populate`` call (enabled, no toxics)."""
+    body = [
+        {"name": r.name, "listen": f"0.0.0.0:{r.listen}", "upstream": r.upstream, "enabled": True}
+        for r in cluster.routes
+    ]
+    request = urllib.request.Request(
+        cluster.toxiproxy_url + "/populate",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    except urllib.error.URLError as exc:
+        raise DockerBackendError(f"creating the Toxiproxy proxies failed: {exc}") from exc
+
+
+def _start_node(cluster: DockerCluster, node: str) -> None:
+    spec, image = cluster.spec, cluster.node_image
+    run_dir = str(spec.run_dir.resolve())
+    mounts = [*image.mounts, Mount(target=run_dir, source=run_dir, type="bind")]
+    users = str(spec.users_file.resolve())
+    if not users.startswith(run_dir + "/"):
+        mounts.append(Mount(target=users, source=users, type="bind", read_only=True))
+    labels = {**harness_labels(cluster.run_id, "node"), LABEL_NODE: node}
+    last_error: Exception | None = None
+    for _attempt in range(3):  # a probed free port may be taken before Docker binds it
+        status_port = _free_loopback_port()
+        container = cluster.client.containers.create(
+            image.tag,
+            command=node_argv(spec, node, image.python, cluster.routes, cluster.node_module),
+            name=f"splitbrain-{cluster.run_id}-{node}",
+            hostname=node,
+            labels=labels,
+            mounts=mounts,
+            tmpfs={"/tmp": ""},
+            environment=image.environment,
+            working_dir=image.working_dir,
+            ports={f"{NODE_PORT}/tcp": ("127.0.0.1", status_port)},
+            **_on_network(cluster, node),
+        )
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            last_error = exc
+            container.remove(force=True)
+            continue
+        cluster._containers[node] = container
+        cluster._status_ports[node] = status_port
+        return
+    raise DockerBackendError(f"cannot start the container of {node}: {last_error}")
+
+
+def _on_network(cluster: DockerCluster, alias: str) -> dict[str, Any]:
+    """Container-create arguments that join the run's network under the DNS name ``alias``."""
+    endpoint = cluster.client.api.create_endpoint_config(aliases=[alias])
+    return {"network": cluster.network_name, "networking_config": {cluster.network_name: endpoint}}
+
+
+def _wait_ready(cluster: DockerCluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for node in cluster.spec.nodes:
+        remaining = max(0.5, deadline - time.monotonic())
+        _wait_http(
+            cluster.status_url(node), remaining, what=f"node {node}", container=cluster._node(node)
+        )
+
+
+def _wait_http(url: str, timeout: float, *, what: str, container: Container) -> None:
+    """Poll ``url`` until it answers 200; fail early if the container exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise DockerBackendError(
+                f"{what} exited while starting; its output ends with:\n{_tail(container)}"
+            )
+        if time.monotonic() > deadline:
+            raise DockerBackendError(
+                f"{what} did not answer {url} within {timeout:.0f}s; its output ends with:\n"
+                f"{_tail(container)}"
+            )
+        time.sleep(0.2)
+
+
+def remove_run(
+    client: docker.DockerClient, run_id: str, *, logs_dir: Path | None = None
+) -> list[str]:
+    """Remove every container and network labelled with ``run_id``; return what was removed.
+
+    With ``logs_dir``, each container's output is first written to ``<logs_dir>/<name>.log`` for
+    the toxiproxy container and ``<logs_dir>/<node>.console.log`` for nodes (the node's own log
+    is already there). Never raises: problems go to stderr with the command that finishes the job.
+    """
+    removed: list[str] = []
+    label = {"label": f"{LABEL_RUN}={run_id}"}
+    try:
+        for container in client.containers.list(all=True, filters=label):
+            if logs_dir is not None:
+                _save_output(container, logs_dir)
+            container.remove(force=True, v=True)
+            removed.append(f"container {container.name}")
+        for network in client.networks.list(filters=label):
+            network.remove()
+            removed.append(f"network {network.name}")
+    except docker.errors.DockerException as exc:
+        print(
+            f"splitbrain: could not remove everything of run {run_id} ({exc}); "
+            "run `splitbrain clean` to remove the leftovers",
+            file=sys.stderr,
+        )
+    return removed
+
+
+def _save_output(container: Container, logs_dir: Path) -> None:
+    labels = container.labels or {}
+    node = labels.get(LABEL_NODE)
+    name = f"{node}.console.log" if node else f"{labels.get(LABEL_ROLE, container.name)}.log"
+    with contextlib.suppress(docker.errors.DockerException, OSError):
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        (logs_dir / name).write_bytes(container.logs(stdout=True, stderr=True))
+
+
+def _published_ports(container: Container) -> dict[int, int]:
+    ports = container.attrs["NetworkSettings"]["Ports"] or {}
+    published: dict[int, int] = {}
+    for key, bindings in ports.items():
+        for binding in bindings or ():
+            if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+                published[int(key.split("/")[0])] = int(binding["HostPort"])
+    return published
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _tail(container: Container, lines: int = 30) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace") or "(no output)"
+    except docker.errors.DockerException as exc:
+        return f"(output unavailable: {exc})"
