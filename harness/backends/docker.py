@@ -35,15 +35,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
+import docker
 from harness.backends.base import ClusterSpec, link_proxy_name
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
 
@@ -196,18 +197,39 @@ class DockerCluster:
     def toxiproxy_url(self) -> str:
         return self._toxiproxy_url
 
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.spec.nodes
+
+    @property
+    def client_groups(self) -> tuple[str, ...]:
+        return self.spec.client_group_names
+
     def client_urls(self, group: str) -> dict[str, str]:
+        """Node -> ``ws://127.0.0.1:PORT`` of the group's proxy (same form as the local backend)."""
         if group not in self.spec.client_group_names:
-            raise KeyError(
-                f"unknown client group {group!r}; this run has {self.spec.client_group_names}"
-            )
+            raise KeyError(f"unknown client group {group!r}; this run has {self.client_groups}")
         return {
-            node: f"ws://127.0.0.1:{self._client_ports[(group, node)]}/client"
-            for node in self.spec.nodes
+            node: f"ws://127.0.0.1:{self._client_ports[(group, node)]}" for node in self.spec.nodes
         }
 
     def status_url(self, node: str) -> str:
+        self._node(node)
         return f"http://127.0.0.1:{self._status_ports[node]}/status"
+
+    def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The node's status JSON, or None when it does not answer within ``timeout`` seconds."""
+        try:
+            with urllib.request.urlopen(self.status_url(node), timeout=timeout) as response:
+                return dict(json.loads(response.read()))
+        except (OSError, ValueError):
+            return None
+
+    def primary(self) -> str | None:
+        """The primary named by most of the nodes that answer; None if none names one."""
+        named = (s.get("primary") for s in map(self.status, self.nodes) if s)
+        votes = Counter(p for p in named if p)
+        return votes.most_common(1)[0][0] if votes else None
 
     def kill(self, node: str) -> None:
         """SIGKILL the node's process (``docker kill``); its data and logs stay on the host."""

@@ -1,0 +1,263 @@
+"""The docker backend against a real Docker daemon and a real Toxiproxy (no mocks).
+
+Nodes are the stand-in of ``tests/test_docker_standin.py``, so these tests check the backend's
+plumbing (images, network, proxies, labels, process faults, clean-up) whatever the state of the
+reference node. Without a daemon they skip on a laptop and fail in CI, where .ci/run starts one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import docker
+from harness import cli
+from harness.backends import docker as backend
+from harness.backends.base import ClusterSpec
+from harness.backends.docker_images import (
+    ensure_node_image,
+    ensure_toxiproxy_image,
+    host_root_paths,
+    is_static_elf,
+)
+
+STANDIN = "tests.test_docker_standin"
+
+
+@pytest.fixture(scope="module")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A client of a live daemon; skips without one, but fails in CI (where one must run)."""
+    try:
+        client = backend.connect()
+    except backend.DockerBackendError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the docker tests, but {exc}")
+        pytest.skip(f"no Docker daemon: start one with `scripts/start-dockerd.sh` ({exc})")
+    yield client
+    client.close()
+
+
+def _labelled(client: docker.DockerClient, run_id: str) -> tuple[list[Any], list[Any]]:
+    label = {"label": f"{backend.LABEL_RUN}={run_id}"}
+    return (
+        client.containers.list(all=True, filters=label),
+        client.networks.list(filters=label),
+    )
+
+
+def _get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError as exc:
+        return 0, str(exc).encode()
+
+
+def _via(cluster: backend.DockerCluster, src: str, dst: str) -> int:
+    """HTTP status of ``src`` fetching ``dst``'s status through the proxy ``src-dst``."""
+    return _get(cluster.status_url(src).replace("/status", f"/via/{dst}/status"))[0]
+
+
+def _set_enabled(cluster: backend.DockerCluster, proxy: str, enabled: bool) -> None:
+    request = urllib.request.Request(
+        f"{cluster.toxiproxy_url}/proxies/{proxy}",
+        data=json.dumps({"enabled": enabled}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def _spec(tmp_path: Path, nodes: tuple[str, ...] = ("n1", "n2", "n3")) -> ClusterSpec:
+    users = tmp_path / "users.json"
+    users.write_text("{}")
+    return ClusterSpec(nodes=nodes, mode="cp", users_file=users, run_dir=tmp_path, client_groups=1)
+
+
+# -- no daemon needed -------------------------------------------------------------------------
+
+
+def test_static_elf_detection_tells_go_static_from_python() -> None:
+    assert not is_static_elf(Path(sys.executable).resolve())  # CPython is dynamically linked
+    assert not is_static_elf(Path(__file__))  # not an ELF at all
+
+
+def test_host_root_paths_mount_python_and_project_once() -> None:
+    paths = host_root_paths()
+    assert "/usr" in paths and "/etc" in paths
+    assert any(sys.base_prefix == p or sys.base_prefix.startswith(p + "/") for p in paths)
+    for path in paths:  # nothing nested in another mount
+        assert not any(path.startswith(other + "/") for other in paths if other != path)
+
+
+def test_routes_give_every_directed_link_its_own_proxy(tmp_path: Path) -> None:
+    spec = ClusterSpec(("n1", "n2", "n3"), "cp", tmp_path / "u.json", tmp_path, client_groups=2)
+    routes = backend.plan_routes(spec)
+    names = [r.name for r in routes]
+    assert len(names) == len(set(names)) == 3 * 2 + 2 * 3
+    assert len({r.listen for r in routes}) == len(routes)
+    assert {r.name for r in routes if r.published} == {
+        f"c{k}-n{j}" for k in (0, 1) for j in (1, 2, 3)
+    }
+    argv = backend.node_argv(spec, "n2", "python", routes)
+    peers = [argv[i + 1] for i, a in enumerate(argv) if a == "--peer"]
+    by_name = {r.name: r.listen for r in routes}
+    assert peers == [f"n1=toxiproxy:{by_name['n2-n1']}", f"n3=toxiproxy:{by_name['n2-n3']}"]
+
+
+def test_compose_file_wires_the_same_proxies_as_the_backend(tmp_path: Path) -> None:
+    docker_dir = Path(__file__).resolve().parents[1] / "docker"
+    spec = ClusterSpec(("n1", "n2", "n3"), "cp", tmp_path / "u.json", tmp_path, client_groups=1)
+    proxies = json.loads((docker_dir / "toxiproxy.json").read_text())
+    assert proxies == [
+        {"name": r.name, "listen": f"0.0.0.0:{r.listen}", "upstream": r.upstream, "enabled": True}
+        for r in backend.plan_routes(spec)
+    ]
+    compose = (docker_dir / "docker-compose.yml").read_text()
+    by_port = {int(p["listen"].rsplit(":", 1)[1]): p for p in proxies}
+    services = re.split(r"\n  (?=n\d:)", compose)[1:]
+    dialled = set()
+    for service in services:
+        src = service.split(":", 1)[0]
+        for dst, port in re.findall(r'"(n\d)=toxiproxy:(\d+)"', service):
+            assert by_port[int(port)]["name"] == f"{src}-{dst}"
+            dialled.add(f"{src}-{dst}")
+    assert dialled == {p["name"] for p in proxies if p["name"].startswith("n")}
+    assert "127.0.0.1:20000-20002:20000-20002" in compose  # the c0-n* proxies
+
+
+# -- with a daemon ----------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_images_build_without_a_registry_and_are_reused(docker_client: docker.DockerClient) -> None:
+    toxiproxy = ensure_toxiproxy_image(docker_client)
+    node = ensure_node_image(docker_client)
+    image = docker_client.images.get(toxiproxy)
+    assert image.labels["splitbrain.image"] == "toxiproxy"
+    assert image.attrs["Config"]["Entrypoint"] == ["/toxiproxy-server"]
+    assert node.python == sys.executable and node.source == "local"
+    started = time.monotonic()
+    assert ensure_toxiproxy_image(docker_client) == toxiproxy
+    assert ensure_node_image(docker_client).tag == node.tag
+    assert time.monotonic() - started < 5.0, "an unchanged image was rebuilt"
+
+
+@pytest.mark.docker
+def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    cluster = backend.start(_spec(tmp_path), run_id="t-faults", node_module=STANDIN)
+    try:
+        containers, networks = _labelled(docker_client, "t-faults")
+        assert len(containers) == 4 and [n.name for n in networks] == ["splitbrain-t-faults"]
+        assert sorted(c.labels[backend.LABEL_ROLE] for c in containers) == ["node"] * 3 + [
+            "toxiproxy"
+        ]
+        assert {c.labels[backend.LABEL_PID] for c in containers} == {str(os.getpid())}
+
+        # A client proxy on loopback reaches the node it is named after.
+        for node, url in cluster.client_urls("c0").items():
+            status = _get(url.replace("ws://", "http://") + "/status")
+            assert status[0] == 200 and json.loads(status[1])["node"] == node
+
+        # A node reaches its peer through its own proxy, and a cut of that proxy only.
+        assert _via(cluster, "n1", "n3") == 200
+        _set_enabled(cluster, "n1-n3", False)
+        assert _via(cluster, "n1", "n3") == 504
+        assert _via(cluster, "n3", "n1") == 200  # the other direction is its own link
+        _set_enabled(cluster, "n1-n3", True)
+        assert _via(cluster, "n1", "n3") == 200
+
+        # kill / restart keep the status URL; pause freezes the node until resume.
+        url = cluster.status_url("n3")
+        cluster.kill("n3")
+        assert cluster.status("n3") is None and _via(cluster, "n1", "n3") == 504
+        cluster.restart("n3")
+        assert _wait(lambda: cluster.status("n3") is not None) and cluster.status_url("n3") == url
+        cluster.pause("n2")
+        assert cluster.status("n2", timeout=0.5) is None
+        cluster.resume("n2")
+        assert cluster.status("n2") == {
+            "node": "n2",
+            "role": "standin",
+            "epoch": 0,
+            "primary": None,
+            "ready": True,
+        }
+    finally:
+        cluster.stop()
+    cluster.stop()  # twice is fine
+    assert _labelled(docker_client, "t-faults") == ([], [])
+    logs = tmp_path / "logs"
+    assert "standin n1 mode=cp" in (logs / "n1.log").read_text()
+    assert (logs / "toxiproxy.log").read_text().strip(), "Toxiproxy's output was not kept"
+    assert (tmp_path / "data" / "n3.sqlite").exists()
+
+
+@pytest.mark.docker
+def test_a_start_that_fails_half_way_removes_what_it_made(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    with pytest.raises(backend.DockerBackendError, match="No module named"):
+        backend.start(_spec(tmp_path, ("n1",)), run_id="t-broken", node_module="no_such_module")
+    assert _labelled(docker_client, "t-broken") == ([], [])
+
+
+@pytest.mark.docker
+def test_clean_removes_runs_whose_harness_died_and_keeps_live_ones(
+    docker_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    image = ensure_toxiproxy_image(docker_client)
+    try:
+        for run, pid in (("t-leaked", dead.pid), ("t-live", os.getpid())):
+            labels = {**backend.harness_labels(run, "node"), backend.LABEL_PID: str(pid)}
+            if pid != os.getpid():
+                labels[backend.LABEL_PIDSTART] = ""
+            network = docker_client.networks.create(
+                f"splitbrain-{run}",
+                driver="bridge",
+                labels={**labels, "splitbrain.role": "network"},
+            )
+            docker_client.containers.create(
+                image, name=f"splitbrain-{run}-n1", labels=labels, network=network.name
+            )
+
+        assert cli.main(["clean", "--dry-run"]) == 0
+        assert "would remove run t-leaked" in capsys.readouterr().out
+        assert _labelled(docker_client, "t-leaked")[0], "--dry-run removed something"
+
+        assert cli.main(["clean"]) == 0
+        out = capsys.readouterr().out
+        assert "removed run t-leaked" in out and "container splitbrain-t-leaked-n1" in out
+        assert "kept run t-live" in out
+        assert _labelled(docker_client, "t-leaked") == ([], [])
+        containers, networks = _labelled(docker_client, "t-live")
+        assert len(containers) == 1 and len(networks) == 1
+    finally:
+        for run in ("t-leaked", "t-live"):
+            backend.remove_run(docker_client, run)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
