@@ -1,0 +1,389 @@
+"""The HTML report: hand-built histories rendered and checked for what a reader relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from harness.report import (
+    ANOMALY_NAMES,
+    MAX_BUCKETS,
+    ReportError,
+    availability_stats,
+    cited_indexes,
+    render_report,
+    summarize,
+    timeline_data,
+    write_report,
+)
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr", "source"}
+SVG_LEAVES = {"rect", "line", "path", "circle", "polyline"}
+EVIL = "<script>alert(1)</script>"
+
+
+class StrictParser(HTMLParser):
+    """Parses a document and records what a well-formed one must satisfy."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.classes: list[str] = []
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.srcs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.append(values["id"] or "")
+        self.classes += (values.get("class") or "").split()
+        if values.get("href") is not None:
+            self.hrefs.append(values["href"] or "")
+        if values.get("src") is not None:
+            self.srcs.append(values["src"] or "")
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(document: str) -> StrictParser:
+    parser = StrictParser()
+    parser.feed(document)
+    parser.close()
+    assert parser.errors == []
+    assert parser.stack == []
+    return parser
+
+
+class History:
+    """Builds a history line by line; times are given in seconds."""
+
+    def __init__(self) -> None:
+        self.ops: list[dict[str, Any]] = []
+
+    def add(
+        self, t: float, process: Any, type_: str, f: str, value: Any = None, **extra: Any
+    ) -> int:
+        index = len(self.ops)
+        op = {"index": index, "time": round(t * 1e9), "process": process, "type": type_, "f": f}
+        op["value"] = value
+        op.update(extra)
+        self.ops.append(op)
+        return index
+
+    def send(self, t: float, process: int, mid: str, sender: str, to: list[str], node: str) -> int:
+        value = {"id": mid, "conv": "c1", "from": sender, "to": to}
+        return self.add(t, process, "invoke", "send", value, node=node)
+
+    def done(self, t: float, process: int, type_: str, mid: str, node: str, **extra: Any) -> int:
+        return self.add(t, process, type_, "send", {"id": mid, "conv": "c1"}, node=node, **extra)
+
+    def deliver(self, t: float, process: int, mid: str, user: str, node: str) -> int:
+        value = {"id": mid, "conv": "c1", "from": "u?", "user": user}
+        return self.add(t, process, "ok", "deliver", value, node=node)
+
+
+def scenario(evil_user: str = "u2") -> tuple[History, dict[str, int]]:
+    """Seven sends around a partition (1.0-3.6 s) and a kill of n3 (4.0-5.0 s), then a drain.
+
+    During faults: m2 fail, m3 ok, m4 info, m5 ok (invoked before the heal completed).
+    Outside: m1 ok, m6 ok, m7 never completed (info). Ok latencies: 100, 300, 150, 300 ms.
+    """
+    h, at = History(), {}
+    at["m1"] = h.send(0.0, 0, "m1", "u1", [evil_user], "n1")
+    h.done(0.1, 0, "ok", "m1", "n1", seq=1)
+    at["deliver-m1"] = h.deliver(0.2, 1, "m1", evil_user, "n2")
+    h.add(1.0, "nemesis", "invoke", "partition", {"groups": [["n1"], ["n2", "n3"]]})
+    h.add(1.1, "nemesis", "ok", "partition", {"groups": [["n1"], ["n2", "n3"]]})
+    at["m2"] = h.send(1.5, 0, "m2", "u1", ["u2"], "n1")
+    at["m2-fail"] = h.done(1.6, 0, "fail", "m2", "n1", error="no majority")
+    at["m3"] = h.send(2.0, 1, "m3", evil_user, ["u1"], "n2")
+    h.done(2.3, 1, "ok", "m3", "n2")
+    at["m4"] = h.send(2.5, 2, "m4", "u1", ["u2"], "n2")
+    h.done(3.0, 2, "info", "m4", "n2", error="timeout")
+    h.add(3.5, "nemesis", "invoke", "heal", None)
+    at["m5"] = h.send(3.55, 3, "m5", "u3", ["u1"], "n3")
+    h.add(3.6, "nemesis", "ok", "heal", None)
+    h.done(3.7, 3, "ok", "m5", "n3")
+    h.add(4.0, "nemesis", "invoke", "kill", {"nodes": ["n3"]})
+    h.add(4.05, "nemesis", "ok", "kill", {"nodes": ["n3"]})
+    h.add(4.5, "nemesis", "invoke", "restart", {"nodes": ["n3"]})
+    h.add(5.0, "nemesis", "ok", "restart", {"nodes": ["n3"]})
+    at["m6"] = h.send(5.5, 3, "m6", "u3", ["u1"], "n3")
+    at["m6-ok"] = h.done(5.8, 3, "ok", "m6", "n3")
+    at["m7"] = h.send(6.0, 0, "m7", "u1", ["u2"], "n1")
+    h.add(6.5, "harness", "invoke", "drain", None)
+    at["deliver-m3"] = h.deliver(7.0, 0, "m3", "u1", "n1")
+    h.add(7.5, "harness", "ok", "drain", None)
+    return h, at
+
+
+def results_for(at: dict[str, int], evil: str = "") -> dict[str, Any]:
+    counts = dict.fromkeys(ANOMALY_NAMES, 0)
+    counts.update({"lost": 1, "failed-delivered": 1})
+    return {
+        "valid": False,
+        "anomaly_counts": counts,
+        "anomalies": {
+            "lost": [
+                {
+                    "id": "m6",
+                    "user": "u1",
+                    "send_index": at["m6"],
+                    "ok_index": at["m6-ok"],
+                    "explanation": f"u1 never saw m6 {evil}",
+                }
+            ],
+            "failed-delivered": [
+                {"id": "m2", "indexes": [at["m2"], at["m2-fail"]], "why": "m2 failed, yet seen"}
+            ],
+        },
+        "unseen": 0,
+    }
+
+
+TEST_JSON = {
+    "name": "chat",
+    "seed": 7,
+    "mode": "cp",
+    "nodes": ["n1", "n2", "n3"],
+    "bug": None,
+    "config": {"time_limit": 30.0, "nemesis": ["partition", "kill"]},
+    "command": "splitbrain run --seed 7 --mode cp",
+}
+
+
+def test_availability_during_and_outside_faults_hand_computed() -> None:
+    h, _ = scenario()
+    assert availability_stats(h.ops) == {
+        "sends": {"ok": 4, "fail": 1, "info": 2},
+        "availability": pytest.approx(4 / 7),
+        "sends_during_faults": {"ok": 2, "fail": 1, "info": 1},
+        "availability_during_faults": 0.5,
+        "sends_outside_faults": {"ok": 2, "fail": 0, "info": 1},
+        "availability_outside_faults": pytest.approx(2 / 3),
+        "latency_ms": {"p50": pytest.approx(150.0), "p99": pytest.approx(300.0)},
+    }
+
+
+def test_availability_of_a_history_without_sends_is_none() -> None:
+    stats = availability_stats([])
+    assert stats["availability"] is None
+    assert stats["availability_during_faults"] is None
+    assert stats["latency_ms"] == {"p50": None, "p99": None}
+
+
+def test_timeline_has_fault_bands_drain_failover_and_buckets() -> None:
+    h, _ = scenario()
+    timeline = timeline_data(h.ops)
+    bands = [(f.kind, f.start_s, f.end_s, f.healed) for f in timeline.faults]
+    assert bands == [
+        ("partition", pytest.approx(1.0), pytest.approx(3.6), True),
+        ("kill", pytest.approx(4.0), pytest.approx(5.0), True),
+    ]
+    assert timeline.faults[0].label == "n1 | n2 n3"
+    assert timeline.drain is not None
+    assert (timeline.drain.start_s, timeline.drain.end_s) == (
+        pytest.approx(6.5),
+        pytest.approx(7.5),
+    )
+    moves = [(m.user, m.from_node, m.to_node) for m in timeline.failovers]
+    assert moves == [("u1", "n1", "n2"), ("u1", "n2", "n1")]
+    assert sum(b.ok for b in timeline.buckets) == 4
+    assert sum(b.fail + b.info for b in timeline.buckets) == 3
+    assert 1 < len(timeline.buckets) <= MAX_BUCKETS
+    assert timeline.nemesis_kinds == ("partition", "kill")
+
+
+def test_an_undo_ends_only_the_faults_on_its_nodes() -> None:
+    h = History()
+    h.add(1.0, "nemesis", "invoke", "kill", {"nodes": ["n1"]})
+    h.add(1.0, "nemesis", "ok", "kill", {"nodes": ["n1"]})
+    h.add(2.0, "nemesis", "invoke", "kill", {"nodes": ["n2"]})
+    h.add(2.0, "nemesis", "ok", "kill", {"nodes": ["n2"]})
+    h.add(3.0, "nemesis", "invoke", "restart", {"nodes": ["n1"]})
+    h.add(3.5, "nemesis", "ok", "restart", {"nodes": ["n1"]})
+    h.add(9.0, "harness", "invoke", "drain", None)
+    faults = {f.label: f for f in timeline_data(h.ops).faults}
+    assert faults["n1"].end_s == pytest.approx(3.5)
+    assert faults["n1"].healed
+    assert not faults["n2"].healed
+    assert faults["n2"].end_s == pytest.approx(9.0)
+
+
+def test_report_parses_lists_every_anomaly_and_links_cited_lines() -> None:
+    h, at = scenario()
+    results = results_for(at)
+    document = render_report(TEST_JSON, h.ops, results)
+    parsed = parse(document)
+    text = " ".join(parsed.text)
+    for name in ANOMALY_NAMES:
+        assert name in text
+    cited = cited_indexes(results)
+    assert set(cited) == {at["m6"], at["m6-ok"], at["m2"], at["m2-fail"]}
+    for index in cited:
+        assert f"op-{index}" in parsed.ids
+        assert f"#op-{index}" in parsed.hrefs
+    assert "u1 never saw m6" in text
+    assert "m2 failed, yet seen" in text
+    assert "INVALID" in text
+    assert "splitbrain run --seed 7 --mode cp" in text
+
+
+def test_report_is_self_contained() -> None:
+    h, at = scenario()
+    parsed = parse(render_report(TEST_JSON, h.ops, results_for(at)))
+    assert "script" not in parsed.tags
+    assert parsed.srcs == []
+    assert all(href.startswith("#") for href in parsed.hrefs)
+    assert "svg" in parsed.tags
+
+
+def test_fault_bands_one_per_fault() -> None:
+    h, at = scenario()
+    parsed = parse(render_report(TEST_JSON, h.ops, results_for(at)))
+    assert parsed.classes.count("fault-band") == 2
+    assert parsed.classes.count("drain-band") == 1
+    assert parsed.classes.count("anomaly-marker") == 4
+
+
+def test_history_and_results_text_is_escaped() -> None:
+    h, at = scenario(evil_user=EVIL)
+    h.ops[at["m2-fail"]]["error"] = EVIL
+    document = render_report({"name": EVIL}, h.ops, results_for(at, evil=EVIL))
+    parsed = parse(document)
+    assert "<script" not in document
+    assert "script" not in parsed.tags
+    assert any(EVIL in chunk for chunk in parsed.text)
+
+
+def test_without_test_json_or_results_the_report_still_renders() -> None:
+    h, _ = scenario()
+    parsed = parse(render_report(None, h.ops, None, title="bare"))
+    text = " ".join(parsed.text)
+    assert "not checked" in text
+    for name in ANOMALY_NAMES:
+        assert name in text
+
+
+def test_odd_lines_do_not_crash_the_summary() -> None:
+    ops: list[Any] = [
+        {"index": 0, "process": {"x": 1}, "type": "invoke", "f": "send", "value": 3},
+        {"index": "zero", "time": "soon", "type": "ok", "f": "send", "extra": [1]},
+        [1, 2, 3],
+        {"process": "nemesis", "type": "invoke", "f": "clock-skew", "value": {"ms": 5}},
+        {"process": "nemesis", "type": "ok", "f": "heal"},
+    ]
+    summary = summarize(ops)
+    assert summary.ops_total == 5
+    assert [f.kind for f in summary.timeline.faults] == ["clock-skew"]
+    parse(render_report(None, summary, {"anomalies": {"lost": [{"index": "x"}, 5]}}))
+
+
+def write_run(folder: Path, ops: list[dict[str, Any]], results: dict[str, Any] | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "history.jsonl").write_bytes(b"".join(orjson.dumps(op) + b"\n" for op in ops))
+    (folder / "test.json").write_bytes(orjson.dumps(TEST_JSON))
+    if results is not None:
+        (folder / "results.json").write_bytes(orjson.dumps(results))
+    return folder
+
+
+def test_write_report_tolerates_a_truncated_last_line(tmp_path: Path) -> None:
+    h, at = scenario()
+    run = write_run(tmp_path / "chat" / "20260101T000000Z", h.ops, results_for(at))
+    with (run / "history.jsonl").open("ab") as history:
+        history.write(b'{"index": 25, "time": 80000')
+    written = write_report(run)
+    assert written == run / "report.html"
+    parsed = parse(written.read_text(encoding="utf-8"))
+    assert "cut off" in " ".join(parsed.text)
+    assert f"op-{at['m6']}" in parsed.ids
+
+
+def test_write_report_rejects_a_bad_middle_line(tmp_path: Path) -> None:
+    h, at = scenario()
+    run = write_run(tmp_path / "run", h.ops, results_for(at))
+    lines = (run / "history.jsonl").read_bytes().split(b"\n")
+    lines[3] = b"{not json"
+    (run / "history.jsonl").write_bytes(b"\n".join(lines))
+    with pytest.raises(ReportError, match=r"history\.jsonl: line 4"):
+        write_report(run)
+
+
+def test_report_command_writes_to_out_and_exits_2_on_missing_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    h, at = scenario()
+    run = write_run(tmp_path / "run", h.ops, results_for(at))
+    out = tmp_path / "elsewhere.html"
+    assert main(["report", str(run / "history.jsonl"), "--out", str(out)]) == 0
+    parse(out.read_text(encoding="utf-8"))
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def generated_history(sends: int) -> Iterator[dict[str, Any]]:
+    """About 2.75 lines per send, 100 sends a second, a partition every other 20 seconds."""
+    index = 0
+
+    def line(t_ns: int, **fields: Any) -> dict[str, Any]:
+        nonlocal index
+        index += 1
+        return {"index": index - 1, "time": t_ns, **fields}
+
+    for n in range(sends):
+        t = n * 10_000_000
+        if n % 2000 == 0:
+            nemesis_f = "partition" if (n // 2000) % 2 == 0 else "heal"
+            value = {"groups": [["n1"], ["n2", "n3"]]} if nemesis_f == "partition" else None
+            yield line(t, process="nemesis", type="invoke", f=nemesis_f, value=value)
+            yield line(t, process="nemesis", type="ok", f=nemesis_f, value=value)
+        p, mid = n % 50, f"m{n}"
+        value = {"id": mid, "conv": "c1", "from": f"u{p}", "to": ["u0"]}
+        yield line(t, process=p, type="invoke", f="send", value=value, node="n1")
+        outcome = ("ok", "ok", "ok", "fail")[n % 4]
+        yield line(t + 5_000_000, process=p, type=outcome, f="send", value={"id": mid})
+        if outcome == "ok":
+            deliver = {"id": mid, "conv": "c1", "user": "u0"}
+            yield line(t + 6_000_000, process=99, type="ok", f="deliver", value=deliver)
+
+
+def test_a_large_history_renders_in_bounded_size() -> None:
+    cited = {i: ("duplicated",) for i in range(0, 100_000, 7)}
+    summary = summarize(generated_history(40_000), cited)
+    assert summary.ops_total > 100_000
+    assert len(summary.timeline.buckets) <= MAX_BUCKETS
+    assert summary.cited_listed < summary.cited_total
+    anomalies = {"duplicated": [{"id": "m1", "indexes": list(range(0, 100_000, 7))}]}
+    results = {"valid": False, "anomaly_counts": {"duplicated": len(cited)}, "anomalies": anomalies}
+    document = render_report(None, summary, results)
+    assert len(document.encode()) < 2_000_000
+    parsed = parse(document)
+    assert parsed.classes.count("fault-band") == 10
+    assert "not listed" in " ".join(parsed.text)
