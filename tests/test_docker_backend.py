@@ -35,15 +35,19 @@ from harness.backends.docker_images import (
 STANDIN = "tests.test_docker_standin"
 
 
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[docker.DockerClient]:
+def require_daemon() -> docker.DockerClient:
     """A client of a live daemon; skips without one, but fails in CI (where one must run)."""
     try:
-        client = backend.connect()
+        return backend.connect()
     except backend.DockerBackendError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the docker tests, but {exc}")
         pytest.skip(f"no Docker daemon: start one with `scripts/start-dockerd.sh` ({exc})")
+
+
+@pytest.fixture(scope="module")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = require_daemon()
     yield client
     client.close()
 
@@ -186,8 +190,10 @@ def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
         url = cluster.status_url("n3")
         cluster.kill("n3")
         assert cluster.status("n3") is None and _via(cluster, "n1", "n3") == 504
+        cluster.kill("n3")  # killing a dead node, as the local backend, does nothing
         cluster.restart("n3")
         assert _wait(lambda: cluster.status("n3") is not None) and cluster.status_url("n3") == url
+        cluster.pause("n2")
         cluster.pause("n2")
         assert cluster.status("n2", timeout=0.5) is None
         cluster.resume("n2")
@@ -198,6 +204,10 @@ def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
             "primary": None,
             "ready": True,
         }
+        cluster.pause("n1")
+        cluster.kill("n1")  # a paused node can be killed, and comes back
+        cluster.restart("n1")
+        assert _wait(lambda: cluster.status("n1") is not None)
     finally:
         cluster.stop()
     cluster.stop()  # twice is fine

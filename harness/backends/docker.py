@@ -232,16 +232,24 @@ class DockerCluster:
         return votes.most_common(1)[0][0] if votes else None
 
     def kill(self, node: str) -> None:
-        """SIGKILL the node's process (``docker kill``); its data and logs stay on the host."""
+        """SIGKILL the node (``docker kill``) and return once it has exited; its data and logs
+        stay on the host. Does nothing if the node is not running (as on the local backend)."""
         container = self._node(node)
-        with contextlib.suppress(docker.errors.APIError):
-            if self._state(container) == "paused":
-                container.unpause()  # a frozen process would only die once thawed
-        container.kill(signal="SIGKILL")
+        state = self._state(container)
+        if state == "paused":
+            container.unpause()  # a frozen process would only die once thawed
+        elif state != "running":
+            return
+        with contextlib.suppress(docker.errors.APIError):  # it may have exited meanwhile
+            container.kill(signal="SIGKILL")
+        container.wait(timeout=10, condition="not-running")
 
     def restart(self, node: str) -> None:
-        """Start a killed node again (``docker start``); does not wait until it is ready."""
+        """Start a killed node again (``docker start``) on the same status and proxy addresses;
+        does not wait until it is ready. Does nothing if it runs."""
         container = self._node(node)
+        if self._state(container) in ("running", "paused"):
+            return
         try:
             container.start()
         except docker.errors.APIError as exc:
@@ -251,8 +259,10 @@ class DockerCluster:
             ) from exc
 
     def pause(self, node: str) -> None:
-        """Freeze every process of the node (``docker pause``)."""
-        self._node(node).pause()
+        """Freeze every process of the node (``docker pause``); does nothing unless it runs."""
+        container = self._node(node)
+        if self._state(container) == "running":
+            container.pause()
 
     def resume(self, node: str) -> None:
         """Thaw a paused node (``docker unpause``); does nothing if it is not paused."""
