@@ -1,0 +1,326 @@
+"""The chat client library (asyncio) that the harness and the tests drive.
+
+Protocol (JSON text frames, field ``t`` is the type):
+
+- node -> client ``challenge {node, nonce, mode, e2e}``; client -> node ``auth {user, sig, have}``
+  where ``sig`` signs the challenge (:func:`crypto.auth_payload`) and ``have`` lists ids this client
+  already received whose ack the cluster has not confirmed yet; node -> client ``welcome`` or
+  ``error {code: "auth-failed"}`` and a close (4001).
+- then the node pushes ``msg {id, conv, from, seq, digest, body}`` for the user's backlog, then
+  ``synced {req: null}``; later messages are pushed as they are stored.
+- ``send {req, id, conv, digest, bodies: {recipient: base64}}`` -> ``sent {req, seq}`` or
+  ``error {req, code, message}`` with code ``rejected``/``not-member``/``bad-frame`` (definite)
+  or ``indeterminate``.
+- ``ack {ids}`` -> ``acked {ids}`` once the acks are stored; ``sync {req}`` -> pushes, ``synced``.
+
+A ChatClient never reconnects by itself: when its connection drops, pending sends raise
+:class:`SendIndeterminate`, ``node`` becomes None, and the caller decides where to connect next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from system_under_test import crypto
+from system_under_test.gateway import MAX_FRAME
+from system_under_test.keys import Directory, box_private_key, signing_key
+
+digest = crypto.digest
+MAX_UNCONFIRMED = 10_000
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A send the cluster took: its seq in the conversation and the node that answered."""
+
+    seq: int | None
+    node: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One arrival of a message at ``user``; ``digest`` is "undecryptable" when it did not open."""
+
+    id: str
+    conv: str
+    sender: str
+    user: str
+    seq: int | None
+    digest: str
+    node: str
+
+
+class ConnectFailed(Exception):
+    """No node given could be reached and authenticated."""
+
+
+class AuthRefused(ConnectFailed):
+    """A node refused this user's credentials (wrong secret or users file)."""
+
+
+class SendRejected(Exception):
+    """The cluster certainly did not take the send."""
+
+
+class SendIndeterminate(Exception):
+    """Nobody knows whether the cluster took the send (timeout, connection lost)."""
+
+
+class ConnectionLost(ConnectionError):
+    """The client is not connected, or its connection dropped while waiting."""
+
+
+class ChatClient:
+    """One user's connection to the cluster; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        user: str,
+        secret: bytes,
+        directory: Directory,
+        urls: Mapping[str, str],
+        *,
+        e2e: bool = True,
+        on_deliver: Callable[[Delivery], None] | None = None,
+        connect_timeout: float = 2.0,
+        request_timeout: float = 3.0,
+    ) -> None:
+        if user not in directory.users:
+            raise ValueError(f"user {user!r} is not in the users file; provision it first")
+        self.user = user
+        self.directory = directory
+        self.urls = dict(urls)
+        self.e2e = e2e
+        self.on_deliver = on_deliver
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self._sign = signing_key(secret)
+        self._box = box_private_key(secret)
+        self._ws: ClientConnection | None = None
+        self._node: str | None = None
+        self._reader: asyncio.Task | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._reqs = itertools.count(1)
+        self._unconfirmed: dict[str, None] = {}
+        self._to_ack: list[str] = []
+        self._flusher: asyncio.Task | None = None
+        self._synced = asyncio.Event()
+
+    @property
+    def node(self) -> str | None:
+        """The node this client is connected to, or None."""
+        return self._node
+
+    def recipients(self, conv: str) -> list[str]:
+        """Members of ``conv`` other than this user."""
+        return [m for m in self.directory.members(conv) if m != self.user]
+
+    # -- connecting ------------------------------------------------------------------------------
+
+    async def connect(self, order: Sequence[str] | None = None) -> str:
+        """Connect and authenticate to the first node of ``order`` that answers; return its name.
+
+        Raises :class:`AuthRefused` when a node refuses the credentials and :class:`ConnectFailed`
+        when none is reachable. The backlog then arrives through ``on_deliver``.
+        """
+        await self.close()
+        reasons = []
+        for name in order or list(self.urls):
+            if name not in self.urls:
+                raise ConnectFailed(f"unknown node {name!r}; known: {sorted(self.urls)}")
+            try:
+                return await self._connect_one(name)
+            except AuthRefused:
+                raise
+            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, InvalidURI) as exc:
+                reasons.append(f"{name}: {type(exc).__name__} {exc}".strip())
+        raise ConnectFailed(
+            "no node reachable (" + "; ".join(reasons) + "); check the cluster is up and the URLs"
+        )
+
+    async def _connect_one(self, name: str) -> str:
+        url = self.urls[name].rstrip("/") + "/client"
+        ws = await connect(
+            url,
+            open_timeout=self.connect_timeout,
+            ping_interval=1.0,
+            ping_timeout=2.0,
+            close_timeout=0.5,
+            max_size=2**24,
+            compression=None,
+        )
+        try:
+            challenge = await self._recv(ws)
+            if challenge.get("t") != "challenge" or challenge.get("e2e") != self.e2e:
+                raise ConnectFailed(
+                    f"{name} runs with e2e={challenge.get('e2e')}, this client with "
+                    f"e2e={self.e2e}; start both with the same --e2e"
+                )
+            nonce = bytes.fromhex(challenge["nonce"])
+            sig = crypto.sign_challenge(self._sign, challenge["node"], nonce)
+            auth = {"t": "auth", "user": self.user, "sig": sig, "have": list(self._unconfirmed)}
+            await ws.send(json.dumps(auth))
+            welcome = await self._recv(ws)
+            if welcome.get("t") != "welcome":
+                raise AuthRefused(f"{name} refused {self.user}: {welcome.get('message')}")
+        except BaseException:
+            await ws.close()
+            raise
+        self._ws, self._node = ws, name
+        self._synced.clear()
+        self._reader = asyncio.create_task(self._read(ws, name))
+        return name
+
+    async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(ws.recv(), self.connect_timeout))
+
+    async def close(self) -> None:
+        """Close the connection (if any); pending requests end as if the connection dropped."""
+        ws, reader = self._ws, self._reader
+        self._ws, self._reader = None, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        if ws is not None:
+            await ws.close()
+        self._lost()
+
+    def _lost(self) -> None:
+        self._node = None
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLost("connection to the node dropped"))
+        self._pending.clear()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def send(self, msg_id: str, conv: str, body: bytes) -> Sent:
+        """Send ``body`` to every other member of ``conv``; retrying the same ``msg_id`` is safe."""
+        ws, node = self._ws, self._node
+        if ws is None or node is None:
+            raise SendRejected("not connected: call connect() first")
+        bodies = {
+            r: crypto.seal(self._box, self.directory.box_key(r), body, self.e2e)
+            for r in self.recipients(conv)
+        }
+        req = next(self._reqs)
+        frame = json.dumps(
+            {
+                "t": "send",
+                "req": req,
+                "id": msg_id,
+                "conv": conv,
+                "digest": digest(body),
+                "bodies": bodies,
+            }
+        )
+        if len(frame) > MAX_FRAME:
+            raise SendRejected(f"message too large ({len(frame)} bytes framed, max {MAX_FRAME})")
+        try:
+            reply = await self._request(ws, req, frame)
+        except (ConnectionLost, ConnectionClosed) as exc:
+            raise SendIndeterminate(f"connection to {node} lost: {exc}") from None
+        except TimeoutError:
+            raise SendIndeterminate(f"{node} did not answer in {self.request_timeout}s") from None
+        if reply["t"] == "sent":
+            return Sent(seq=reply.get("seq"), node=node)
+        if reply.get("code") == "indeterminate":
+            raise SendIndeterminate(f"{node}: {reply.get('message')}")
+        raise SendRejected(f"{node}: {reply.get('code')}: {reply.get('message')}")
+
+    async def sync(self, timeout: float) -> None:
+        """Ask for the backlog again; return once the node says synced.
+
+        Raises TimeoutError after ``timeout`` and :class:`ConnectionLost` when not connected.
+        """
+        ws = self._ws
+        if ws is None:
+            raise ConnectionLost("not connected: call connect() first")
+        req = next(self._reqs)
+        try:
+            await self._request(ws, req, json.dumps({"t": "sync", "req": req}), timeout)
+        except ConnectionClosed as exc:
+            raise ConnectionLost(str(exc)) from None
+
+    async def wait_synced(self, timeout: float) -> None:
+        """Wait for the ``synced`` marker that follows the backlog pushed after connect."""
+        await asyncio.wait_for(self._synced.wait(), timeout)
+
+    async def _request(
+        self, ws: ClientConnection, req: int, frame: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req] = fut
+        try:
+            await ws.send(frame)
+            return await asyncio.wait_for(fut, timeout or self.request_timeout)
+        finally:
+            self._pending.pop(req, None)
+
+    # -- incoming --------------------------------------------------------------------------------
+
+    async def _read(self, ws: ClientConnection, node: str) -> None:
+        try:
+            async for data in ws:
+                frame = json.loads(data)
+                kind = frame.get("t")
+                if kind == "msg":
+                    self._deliver(frame, node)
+                elif kind == "acked":
+                    for msg_id in frame.get("ids", ()):
+                        self._unconfirmed.pop(msg_id, None)
+                elif frame.get("req") is not None:
+                    fut = self._pending.get(frame["req"])
+                    if fut is not None and not fut.done():
+                        fut.set_result(frame)
+                elif kind == "synced":
+                    self._synced.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            if self._ws is ws:
+                self._ws = None
+                self._lost()
+
+    def _deliver(self, frame: dict[str, Any], node: str) -> None:
+        sender = frame.get("from", "")
+        plain = None
+        if sender in self.directory.users and isinstance(frame.get("body"), str):
+            plain = crypto.open_body(
+                self._box, self.directory.box_key(sender), frame["body"], self.e2e
+            )
+        delivery = Delivery(
+            id=frame["id"],
+            conv=frame.get("conv", ""),
+            sender=sender,
+            user=self.user,
+            seq=frame.get("seq"),
+            digest=crypto.UNDECRYPTABLE if plain is None else digest(plain),
+            node=node,
+        )
+        if self.on_deliver is not None:
+            self.on_deliver(delivery)
+        self._unconfirmed[delivery.id] = None
+        while len(self._unconfirmed) > MAX_UNCONFIRMED:
+            self._unconfirmed.pop(next(iter(self._unconfirmed)))
+        self._to_ack.append(delivery.id)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)
+        ids, self._to_ack = self._to_ack, []
+        ws = self._ws
+        if ids and ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"t": "ack", "ids": ids}))

@@ -1,0 +1,55 @@
+"""End-to-end encryption and authentication helpers (PyNaCl), used by clients and nodes.
+
+Bodies are sealed with ``Box(sender's key, recipient's key)`` once per recipient; a node only ever
+sees the base64 ciphertexts. With e2e off the same framing carries base64 plaintext.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from nacl.exceptions import CryptoError
+from nacl.public import Box, PrivateKey, PublicKey
+from nacl.signing import SigningKey, VerifyKey
+
+UNDECRYPTABLE = "undecryptable"
+BOX_OVERHEAD = Box.NONCE_SIZE + 16
+
+
+def digest(body: bytes) -> str:
+    """Hex SHA-256 of a plaintext body (the ``digest`` of history-format.md)."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def auth_payload(node: str, nonce: bytes) -> bytes:
+    """What a client signs to answer ``node``'s challenge ``nonce``."""
+    return b"splitbrain-auth\x00" + node.encode() + b"\x00" + nonce
+
+
+def sign_challenge(key: SigningKey, node: str, nonce: bytes) -> str:
+    return key.sign(auth_payload(node, nonce)).signature.hex()
+
+
+def verify_challenge(key: VerifyKey, node: str, nonce: bytes, signature_hex: str) -> bool:
+    """True when ``signature_hex`` signs this node's challenge with ``key``."""
+    try:
+        key.verify(auth_payload(node, nonce), bytes.fromhex(signature_hex))
+    except (CryptoError, ValueError, TypeError):
+        return False
+    return True
+
+
+def seal(sender: PrivateKey, recipient: PublicKey, body: bytes, e2e: bool) -> str:
+    """The base64 text a recipient's copy of ``body`` travels as."""
+    raw = bytes(Box(sender, recipient).encrypt(body)) if e2e else body
+    return base64.b64encode(raw).decode()
+
+
+def open_body(recipient: PrivateKey, sender: PublicKey, text: str, e2e: bool) -> bytes | None:
+    """The plaintext of a copy made by :func:`seal`, or None when it does not open or verify."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        return Box(recipient, sender).decrypt(raw) if e2e else raw
+    except (CryptoError, ValueError, TypeError):
+        return None

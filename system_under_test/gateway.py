@@ -1,0 +1,369 @@
+"""The node's client protocol as a pure state machine, and the message view it serves from.
+
+``Gateway.handle(event)`` takes a client session's opening, frames and closing, plus what the
+replication layer reports (:class:`Applied` entries, :class:`Respond` answers), and returns
+actions: frames to send to sessions, sessions to close, requests to replicate (:class:`Ask`) and
+log lines. Frames are JSON objects with a type ``t``, listed in
+:mod:`system_under_test.client`.
+
+What callers may rely on: a session must answer the challenge before anything else; after auth the
+user's backlog (every stored message of the user's conversations, not sent by the user and not yet
+acked by the user) is pushed in seq order per conversation, then a ``synced`` frame; later messages
+are pushed as they are applied; a message is pushed at most once per session (a retried or
+duplicated store of the same id under another seq is a different message). Bad input gets an
+``error`` frame and a log line; a failed authentication closes the session. Bodies are never logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from system_under_test.crypto import verify_challenge
+from system_under_test.keys import Directory
+from system_under_test.records import (
+    ACK,
+    MSG,
+    Applied,
+    ClientOrigin,
+    Entry,
+    Request,
+    Respond,
+)
+
+MAX_ID = 200
+MAX_FRAME = 256 * 1024  # bytes; a larger client frame gets a "too-large" error
+MAX_HAVE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    sid: int
+    nonce: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    sid: int
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToClient:
+    sid: int
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseClient:
+    sid: int
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """Replicate ``request``; the answer comes back as a :class:`Respond` to ``origin``."""
+
+    origin: ClientOrigin
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: str  # "info" | "warning"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A message as the node holds it: ciphertext per recipient, never plaintext."""
+
+    id: str
+    conv: str
+    sender: str
+    seq: int | None
+    digest: str
+    bodies: dict[str, str]
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.id, self.seq)
+
+
+class Mailbox:
+    """Applied messages per conversation and each user's acks. Pure; rebuilt from the log."""
+
+    def __init__(self) -> None:
+        self.by_conv: dict[str, list[Stored]] = {}
+        self.keys: set[tuple[str, int | None]] = set()
+        self.acked: dict[str, set[str]] = {}
+
+    def apply(self, entry: Entry) -> Stored | None:
+        """Take in one applied entry; returns the message when it is a new one."""
+        d = entry.data
+        if entry.kind == ACK:
+            self.acked.setdefault(d["user"], set()).update(d["ids"])
+            return None
+        if entry.kind != MSG or (d["id"], d["seq"]) in self.keys:
+            return None
+        stored = Stored(d["id"], d["conv"], d["from"], d["seq"], d["digest"], d["bodies"])
+        self.keys.add(stored.key)
+        self.by_conv.setdefault(stored.conv, []).append(stored)
+        return stored
+
+    def is_acked(self, user: str, msg_id: str) -> bool:
+        return msg_id in self.acked.get(user, ())
+
+    def backlog(self, user: str, convs: list[str], unordered: bool = False) -> list[Stored]:
+        """Messages ``user`` has not acked, per conversation in (seq, id) order."""
+        out: list[Stored] = []
+        for conv in convs:
+            todo = [
+                m
+                for m in self.by_conv.get(conv, ())
+                if m.sender != user and user in m.bodies and not self.is_acked(user, m.id)
+            ]
+            todo.sort(key=lambda m: (m.seq or 0, m.id), reverse=unordered)
+            out.extend(todo)
+        return out
+
+
+@dataclass(slots=True)
+class Session:
+    sid: int
+    nonce: bytes
+    user: str | None = None
+    pushed: set[tuple[str, int | None]] = field(default_factory=set)
+    have: frozenset[str] = frozenset()
+
+
+class BadFrame(ValueError):
+    """A frame that does not follow the protocol; the message says what is wrong."""
+
+
+class Gateway:
+    """Client sessions of one node. Not thread-safe; holds no I/O."""
+
+    def __init__(
+        self, node: str, mode: str, directory: Directory, *, e2e: bool, bugs: frozenset[str]
+    ) -> None:
+        self.node, self.mode, self.directory, self.e2e = node, mode, directory, e2e
+        self.unordered = "unordered-backlog" in bugs
+        self.mailbox = Mailbox()
+        self.sessions: dict[int, Session] = {}
+        self.by_user: dict[str, set[int]] = {}
+
+    def handle(self, event: Opened | ClientFrame | Closed | Applied | Respond) -> list:
+        """Apply one event; return the actions to carry out, in order."""
+        if isinstance(event, Opened):
+            self.sessions[event.sid] = Session(event.sid, event.nonce)
+            challenge = {
+                "t": "challenge",
+                "node": self.node,
+                "nonce": event.nonce.hex(),
+                "mode": self.mode,
+                "e2e": self.e2e,
+            }
+            return [ToClient(event.sid, challenge)]
+        if isinstance(event, Closed):
+            session = self.sessions.pop(event.sid, None)
+            if session is not None and session.user is not None:
+                self.by_user.get(session.user, set()).discard(event.sid)
+            return []
+        if isinstance(event, Applied):
+            return self._applied(event.entries)
+        if isinstance(event, Respond):
+            return self._answer(event)
+        session = self.sessions.get(event.sid)
+        if session is None:
+            return []
+        try:
+            frame = decode(event.data)
+            return self._frame(session, frame)
+        except BadFrame as exc:
+            code = "unknown-type" if str(exc).startswith("unknown frame type") else "bad-frame"
+            who = session.user or "unauthenticated"
+            return [
+                Log("warning", f"session {session.sid} ({who}): {code}: {exc}"),
+                ToClient(session.sid, error(None, code, f"{exc}; see the client protocol")),
+            ]
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def _frame(self, session: Session, frame: dict[str, Any]) -> list:
+        kind = frame.get("t")
+        if session.user is None:
+            if kind != "auth":
+                raise BadFrame(f"expected an auth frame first, got {kind!r}")
+            return self._auth(session, frame)
+        if kind == "send":
+            return self._send(session, frame)
+        if kind == "ack":
+            ids = tuple(_strings(frame, "ids"))
+            return [Ask(ClientOrigin(session.sid, None, ids), _ack_request(session.user, ids))]
+        if kind == "sync":
+            req = _int(frame, "req")
+            return self._push_backlog(session, req)
+        raise BadFrame(f"unknown frame type {kind!r} (expected send, ack or sync)")
+
+    def _auth(self, session: Session, frame: dict[str, Any]) -> list:
+        user, sig = _str(frame, "user"), _str(frame, "sig")
+        have = _strings(frame, "have") if "have" in frame else []
+        if user not in self.directory.users or not verify_challenge(
+            self.directory.verify_key(user), self.node, session.nonce, sig
+        ):
+            return [
+                Log("warning", f"session {session.sid}: authentication failed for {user!r}"),
+                ToClient(
+                    session.sid,
+                    error(
+                        None,
+                        "auth-failed",
+                        "signature does not match the user's key; check "
+                        "the secrets file matches the users file the nodes run with",
+                    ),
+                ),
+                CloseClient(session.sid, 4001, "authentication failed"),
+            ]
+        session.user, session.have = user, frozenset(have[:MAX_HAVE])
+        self.by_user.setdefault(user, set()).add(session.sid)
+        out: list = [
+            Log("info", f"session {session.sid}: {user} authenticated"),
+            ToClient(session.sid, {"t": "welcome", "node": self.node, "user": user}),
+        ]
+        if session.have:
+            ids = tuple(sorted(session.have))
+            out.append(Ask(ClientOrigin(session.sid, None, ids), _ack_request(user, ids)))
+        return out + self._push_backlog(session, None)
+
+    def _send(self, session: Session, frame: dict[str, Any]) -> list:
+        req = _int(frame, "req")
+        msg_id, conv, dig = _str(frame, "id"), _str(frame, "conv"), _str(frame, "digest")
+        bodies = frame.get("bodies")
+        if not 0 < len(msg_id) <= MAX_ID or len(dig) > 128:
+            raise BadFrame("id must be 1..200 characters and digest at most 128")
+        members = self.directory.members(conv)
+        user = session.user
+        if user not in members:
+            return [
+                Log("warning", f"session {session.sid} ({user}): send to {conv!r}, not a member"),
+                ToClient(
+                    session.sid,
+                    error(
+                        req,
+                        "not-member",
+                        f"{user} is not in conversation {conv!r}; "
+                        "send only to conversations of the users file",
+                    ),
+                ),
+            ]
+        expected = set(members) - {user}
+        if (
+            not isinstance(bodies, dict)
+            or set(bodies) != expected
+            or not all(isinstance(b, str) for b in bodies.values())
+        ):
+            raise BadFrame(f"bodies must map each recipient {sorted(expected)} to a base64 string")
+        data = {"id": msg_id, "conv": conv, "from": user, "digest": dig, "bodies": bodies}
+        return [Ask(ClientOrigin(session.sid, req), Request(MSG, data))]
+
+    # -- from replication ------------------------------------------------------------------------
+
+    def _applied(self, entries: list[Entry]) -> list:
+        out: list = []
+        for entry in entries:
+            stored = self.mailbox.apply(entry)
+            if stored is None:
+                continue
+            for user in stored.bodies:
+                if self.mailbox.is_acked(user, stored.id):
+                    continue
+                for sid in self.by_user.get(user, ()):
+                    out.extend(self._push(self.sessions[sid], stored))
+        return out
+
+    def _answer(self, event: Respond) -> list:
+        origin, result = event.origin, event.result
+        if origin.sid not in self.sessions:
+            return []
+        if origin.req is None:  # an ack: confirm so the client stops re-sending it
+            if result.status != "ok":
+                return []
+            return [ToClient(origin.sid, {"t": "acked", "ids": list(origin.ids)})]
+        if result.status == "ok":
+            return [ToClient(origin.sid, {"t": "sent", "req": origin.req, "seq": result.seq})]
+        return [ToClient(origin.sid, error(origin.req, result.status, result.message))]
+
+    # -- pushing ---------------------------------------------------------------------------------
+
+    def _push(self, session: Session, m: Stored) -> list:
+        if m.key in session.pushed or m.id in session.have or session.user is None:
+            return []
+        session.pushed.add(m.key)
+        frame = {
+            "t": "msg",
+            "id": m.id,
+            "conv": m.conv,
+            "from": m.sender,
+            "seq": m.seq,
+            "digest": m.digest,
+            "body": m.bodies[session.user],
+        }
+        return [ToClient(session.sid, frame)]
+
+    def _push_backlog(self, session: Session, req: int | None) -> list:
+        assert session.user is not None
+        convs = self.directory.conversations_of(session.user)
+        out: list = []
+        for m in self.mailbox.backlog(session.user, convs, unordered=self.unordered):
+            out.extend(self._push(session, m))
+        out.append(ToClient(session.sid, {"t": "synced", "req": req}))
+        return out
+
+
+def error(req: int | None, code: str, message: str) -> dict[str, Any]:
+    return {"t": "error", "req": req, "code": code, "message": message}
+
+
+def decode(data: str | bytes) -> dict[str, Any]:
+    """A client frame as a dict; raises BadFrame when it is not a JSON object with a type."""
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadFrame(f"not JSON ({exc.msg})") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("t"), str):
+        raise BadFrame('a frame must be a JSON object with a string field "t"')
+    return frame
+
+
+def _ack_request(user: str, ids: tuple[str, ...]) -> Request:
+    return Request(ACK, {"user": user, "ids": list(ids)})
+
+
+def _str(frame: dict[str, Any], name: str) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise BadFrame(f"field {name!r} must be a string")
+    return value
+
+
+def _int(frame: dict[str, Any], name: str) -> int:
+    value = frame.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadFrame(f"field {name!r} must be an integer")
+    return value
+
+
+def _strings(frame: dict[str, Any], name: str) -> list[str]:
+    value = frame.get(name)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadFrame(f"field {name!r} must be a list of strings")
+    return value

@@ -1,0 +1,201 @@
+"""Records shared by the node's state machines: log entries, peer messages, requests, results.
+
+Everything here is plain data; :mod:`system_under_test.wire` turns peer messages into bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MSG = "msg"  # data: id, conv, from, seq, digest, bodies {recipient: base64 ciphertext}
+ACK = "ack"  # data: user, ids
+NOOP = "noop"  # a new primary's first entry, which commits what earlier epochs left
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One replicated log entry. In AP mode ``origin``/``n`` name the node that sequenced it."""
+
+    term: int
+    kind: str
+    data: dict[str, Any]
+    origin: str = ""
+    n: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a client asks the cluster to store: a message (no seq yet) or acks."""
+
+    kind: str  # MSG or ACK
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The answer to a request. ``rejected`` is definite (not stored); ``indeterminate`` is not."""
+
+    status: Literal["ok", "rejected", "indeterminate"]
+    seq: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOrigin:
+    """A request that came from a client session of this node."""
+
+    sid: int
+    req: int | None
+    ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOrigin:
+    """A request forwarded by a peer on connection ``conn`` under its forward id ``fid``."""
+
+    conn: int
+    fid: int
+
+
+Origin = ClientOrigin | PeerOrigin
+
+
+# Peer messages. Requests travel on the sender's own dialed link; replies come back on it.
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    term: int
+    leader: str
+    prev_index: int
+    prev_term: int
+    entries: list[Entry]
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReply:
+    term: int
+    ok: bool
+    match: int  # on ok: the follower's log matches the leader's up to here
+    hint: int  # on refusal: the index the leader should send from next
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote:
+    term: int
+    candidate: str
+    last_index: int
+    last_term: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoteReply:
+    term: int
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    fid: int
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardReply:
+    fid: int
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class Pull:
+    """AP anti-entropy: "send me what you hold past these per-origin counts"."""
+
+    have: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """AP anti-entropy: entries in per-origin order (a reply to Pull, or pushed eagerly)."""
+
+    entries: list[Entry] = field(default_factory=list)
+
+
+PeerMessage = (
+    AppendEntries | AppendReply | RequestVote | VoteReply | Forward | ForwardReply | Pull | Entries
+)
+
+
+# Events and actions of the replication state machines (CP and AP share them).
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class FromPeer:
+    now: float
+    peer: str
+    msg: PeerMessage
+    conn: int | None  # inbound connection to reply on; None when it came on our dialed link
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    now: float
+    origin: Origin
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class SendPeer:
+    """Send a request to ``peer`` on this node's own dialed link (dropped if the link is down)."""
+
+    peer: str
+    msg: PeerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyConn:
+    """Answer on the inbound connection a peer's request came on."""
+
+    conn: int
+    msg: PeerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SaveMeta:
+    term: int
+    voted_for: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveEntries:
+    """Drop every stored entry from ``start`` on, then store ``entries`` at start, start+1, ..."""
+
+    start: int
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCommit:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Entries newly committed, in log order: the node's message view takes them in."""
+
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    origin: ClientOrigin
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth a log line (elections, step-downs, truncations)."""
+
+    text: str

@@ -1,0 +1,453 @@
+"""CP replication: a compact Raft (epoch = term) as a pure state machine.
+
+``Replica.handle(event)`` takes a :class:`Tick`, :class:`FromPeer` or :class:`Submit` and returns
+the actions to carry out, in order: persistence actions come before the messages and answers that
+depend on them, so executing them in order keeps "acked means stored by a majority".
+
+What callers may rely on (without bugs):
+- one primary per epoch; a replica refuses appends from an older epoch and says its own epoch;
+- the primary gives each message the next dense ``seq`` of its conversation when it appends it and
+  answers ``ok`` only once a majority (itself included) stored the entry;
+- a committed entry is in the log of every later primary (up-to-date vote rule), so it survives
+  failover and is never truncated;
+- a primary that has not heard from a majority for one election timeout steps down, and a node
+  with no primary refuses sends (``rejected``); requests in flight when leadership is lost, or
+  forwarded and never answered, end ``indeterminate``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from system_under_test.records import (
+    ACK,
+    MSG,
+    NOOP,
+    AppendEntries,
+    AppendReply,
+    Applied,
+    ClientOrigin,
+    Entry,
+    Forward,
+    ForwardReply,
+    FromPeer,
+    Note,
+    Origin,
+    PeerOrigin,
+    ReplyConn,
+    Request,
+    RequestVote,
+    Respond,
+    Result,
+    SaveCommit,
+    SaveEntries,
+    SaveMeta,
+    SendPeer,
+    Submit,
+    Tick,
+    VoteReply,
+)
+from system_under_test.sequencer import Sequencer
+
+PRIMARY, SECONDARY, CANDIDATE = "primary", "secondary", "candidate"
+MAX_BATCH = 256
+
+NO_PRIMARY = "no primary with a majority is reachable from this node; retry later or elsewhere"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds. Elections fire after a random timeout in [election, 2 * election]."""
+
+    heartbeat: float = 0.1
+    election: float = 0.8
+    forward: float = 2.5  # a forwarded request nobody answered ends indeterminate after this
+    fallback: float = 0.4  # bug no-fencing: ack without a majority after this
+
+
+class Replica:
+    """One node's replica of the log. Not thread-safe; holds no I/O."""
+
+    def __init__(
+        self,
+        name: str,
+        peers: Sequence[str],
+        *,
+        term: int = 0,
+        voted_for: str | None = None,
+        log: Iterable[Entry] = (),
+        commit: int = 0,
+        timing: Timing = Timing(),
+        bugs: frozenset[str] = frozenset(),
+        seed: int = 0,
+        now: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.peers = list(peers)
+        self.term = term
+        self.voted_for = voted_for
+        self.log: list[Entry] = list(log)
+        self.commit = min(commit, len(self.log))
+        self.timing = timing
+        self.bugs = bugs
+        self.rng = random.Random(f"{seed}:{name}")
+        self.role = SECONDARY
+        self.leader: str | None = None
+        self.heard_leader_at = -1e9
+        self.deadline = now + self._election_timeout()
+        self.votes: set[str] = set()
+        # primary only
+        self.next_index: dict[str, int] = {}
+        self.match: dict[str, int] = {}
+        self.last_sent: dict[str, float] = {}
+        self.inflight: dict[str, bool] = {}
+        self.acked_at: dict[str, float] = {}
+        self.sequencer = Sequencer()
+        self.waiters: dict[int, list[Origin]] = {}
+        self.waiting_since: dict[int, float] = {}
+        # secondary only: requests forwarded to the primary
+        self.forwards: dict[int, tuple[Origin, float]] = {}
+        self.next_fid = 1
+        self._out: list = []
+
+    # -- queries -------------------------------------------------------------------------------
+
+    @property
+    def last_index(self) -> int:
+        return len(self.log)
+
+    def term_at(self, index: int) -> int:
+        return self.log[index - 1].term if 0 < index <= len(self.log) else 0
+
+    @property
+    def quorum(self) -> int:
+        return (len(self.peers) + 1) // 2 + 1
+
+    def committed(self) -> list[Entry]:
+        return self.log[: self.commit]
+
+    @property
+    def ready(self) -> bool:
+        """True when this node knows a primary (itself or a peer) of the current epoch."""
+        return self.leader is not None
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    def handle(self, event: Tick | FromPeer | Submit) -> list:
+        """Apply one event; return the actions to carry out, in order."""
+        self._out = []
+        if isinstance(event, Tick):
+            self._tick(event.now)
+        elif isinstance(event, Submit):
+            self._submit(event.now, event.origin, event.request)
+        else:
+            self._from_peer(event)
+        out, self._out = self._out, []
+        return out
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def _election_timeout(self) -> float:
+        return self.timing.election * (1 + self.rng.random())
+
+    def _tick(self, now: float) -> None:
+        for fid, (origin, deadline) in list(self.forwards.items()):
+            if now >= deadline:
+                del self.forwards[fid]
+                self._respond(origin, Result("indeterminate", message="the primary did not answer"))
+        if self.role == PRIMARY:
+            if "no-fencing" in self.bugs:
+                self._fallback_commit(now)
+            elif now - self._majority_contact() > self.timing.election:
+                self._note(f"primary lost its majority in epoch {self.term}; stepping down")
+                self._become_secondary(now, leader=None)
+                return
+            for peer in self.peers:
+                self._replicate(peer, now)
+        elif now >= self.deadline:
+            self._start_election(now)
+
+    def _majority_contact(self) -> float:
+        """The latest time by which a majority (this node included) had answered."""
+        need = self.quorum - 1
+        if need <= 0:
+            return float("inf")
+        times = sorted((self.acked_at.get(p, -1e9) for p in self.peers), reverse=True)
+        return times[need - 1]
+
+    # -- elections -------------------------------------------------------------------------------
+
+    def _set_term(self, term: int, voted_for: str | None) -> None:
+        self.term, self.voted_for = term, voted_for
+        self._out.append(SaveMeta(term, voted_for))
+
+    def _start_election(self, now: float) -> None:
+        self._fail_waiters()
+        self._set_term(self.term + 1, self.name)
+        self.role, self.leader, self.votes = CANDIDATE, None, {self.name}
+        self.deadline = now + self._election_timeout()
+        self._note(f"election for epoch {self.term}")
+        if len(self.votes) >= self.quorum:
+            self._become_primary(now)
+            return
+        vote = RequestVote(self.term, self.name, self.last_index, self.term_at(self.last_index))
+        for peer in self.peers:
+            self._out.append(SendPeer(peer, vote))
+
+    def _become_primary(self, now: float) -> None:
+        self.role, self.leader = PRIMARY, self.name
+        self._note(f"primary of epoch {self.term}")
+        self.next_index = {p: self.last_index + 1 for p in self.peers}
+        self.match = {p: 0 for p in self.peers}
+        self.last_sent = {p: -1e9 for p in self.peers}
+        self.inflight = {p: False for p in self.peers}
+        self.acked_at = {p: now for p in self.peers}
+        self.sequencer = Sequencer.from_log(enumerate(self.log, start=1))
+        self._append(now, Entry(self.term, NOOP, {}))
+        for peer in self.peers:
+            self._replicate(peer, now, force=True)
+        self._advance_commit()
+
+    def _become_secondary(self, now: float, leader: str | None) -> None:
+        if self.role == PRIMARY:
+            self._fail_waiters()
+        self.role, self.leader = SECONDARY, leader
+        self.deadline = now + self._election_timeout()
+        if leader is not None:
+            self.heard_leader_at = now
+
+    def _fail_waiters(self) -> None:
+        lost = Result("indeterminate", message="primary lost office before a majority stored it")
+        for origins in self.waiters.values():
+            for origin in origins:
+                self._respond(origin, lost)
+        self.waiters.clear()
+        self.waiting_since.clear()
+
+    def _on_vote_request(self, now: float, m: RequestVote, conn: int | None) -> None:
+        sticky = self.leader is not None and now - self.heard_leader_at < self.timing.election
+        if self.role == PRIMARY or (sticky and self.leader != m.candidate):
+            self._reply(conn, VoteReply(self.term, False))
+            return
+        if m.term > self.term:
+            self._set_term(m.term, None)
+            self._become_secondary(now, leader=None)
+        up_to_date = (m.last_term, m.last_index) >= (
+            self.term_at(self.last_index),
+            self.last_index,
+        )
+        granted = m.term == self.term and self.voted_for in (None, m.candidate) and up_to_date
+        if granted:
+            if self.voted_for is None:
+                self._set_term(self.term, m.candidate)
+            self.deadline = now + self._election_timeout()
+        self._reply(conn, VoteReply(self.term, granted))
+
+    def _on_vote_reply(self, now: float, peer: str, m: VoteReply) -> None:
+        if m.term > self.term:
+            self._set_term(m.term, None)
+            self._become_secondary(now, leader=None)
+            return
+        if self.role == CANDIDATE and m.term == self.term and m.granted:
+            self.votes.add(peer)
+            if len(self.votes) >= self.quorum:
+                self._become_primary(now)
+
+    # -- replication -----------------------------------------------------------------------------
+
+    def _replicate(self, peer: str, now: float, force: bool = False) -> None:
+        """Send ``peer`` what it lacks, or a heartbeat; one batch in flight per heartbeat."""
+        nxt = self.next_index[peer]
+        lazy = "ack-before-replicate" in self.bugs
+        has_work = nxt <= self.last_index or self.match[peer] < self.commit
+        due = now - self.last_sent[peer] >= self.timing.heartbeat
+        if not (force or due or (has_work and not self.inflight[peer] and not lazy)):
+            return
+        entries = self.log[nxt - 1 : nxt - 1 + MAX_BATCH]
+        prev = nxt - 1
+        msg = AppendEntries(self.term, self.name, prev, self.term_at(prev), entries, self.commit)
+        self.last_sent[peer], self.inflight[peer] = now, True
+        self._out.append(SendPeer(peer, msg))
+
+    def _on_append(self, now: float, m: AppendEntries, conn: int | None) -> None:
+        stale = m.term < self.term
+        if stale and ("no-fencing" not in self.bugs or self.role == PRIMARY):
+            self._reply(conn, AppendReply(self.term, False, 0, 0))
+            return
+        if m.term > self.term:
+            self._set_term(m.term, None)
+        if m.term >= self.term:
+            self._become_secondary(now, leader=m.leader)
+        if m.prev_index > self.last_index:
+            self._reply(conn, AppendReply(self.term, False, 0, self.last_index + 1))
+            return
+        if m.prev_index > 0 and self.term_at(m.prev_index) != m.prev_term:
+            self._reply(conn, AppendReply(self.term, False, 0, self._first_of_term(m.prev_index)))
+            return
+        start = None
+        for offset, entry in enumerate(m.entries):
+            index = m.prev_index + 1 + offset
+            if index <= self.last_index and self.term_at(index) == entry.term:
+                continue
+            start = index
+            break
+        if start is not None:
+            if start <= self.last_index:
+                self._truncate(start)
+            fresh = m.entries[start - m.prev_index - 1 :]
+            self.log.extend(fresh)
+            self._out.append(SaveEntries(start, list(fresh)))
+        last_new = m.prev_index + len(m.entries)
+        if m.commit > self.commit:
+            self._commit_to(min(m.commit, last_new))
+        self._reply(conn, AppendReply(self.term, True, last_new, 0))
+
+    def _first_of_term(self, index: int) -> int:
+        term = self.term_at(index)
+        while index > 1 and self.term_at(index - 1) == term and index - 1 > self.commit:
+            index -= 1
+        return index
+
+    def _truncate(self, start: int) -> None:
+        if start <= self.commit:
+            # Only reachable with a bug (a stale primary committed on its own): the view keeps what
+            # it delivered, the log follows the current primary.
+            self._note(f"truncating committed entries from {start} (commit was {self.commit})")
+            self.commit = start - 1
+            self._out.append(SaveCommit(self.commit))
+        else:
+            self._note(f"dropping uncommitted entries from index {start}")
+        del self.log[start - 1 :]
+
+    def _on_append_reply(self, now: float, peer: str, m: AppendReply) -> None:
+        if m.term > self.term:
+            self._set_term(m.term, None)
+            self._become_secondary(now, leader=None)
+            return
+        if self.role != PRIMARY or m.term != self.term:
+            return
+        self.acked_at[peer], self.inflight[peer] = now, False
+        if m.ok:
+            self.match[peer] = max(self.match[peer], m.match)
+            self.next_index[peer] = max(self.next_index[peer], m.match + 1)
+            self._advance_commit()
+        else:
+            self.next_index[peer] = max(self.match[peer] + 1, min(m.hint, self.last_index + 1))
+        if "ack-before-replicate" not in self.bugs:
+            self._replicate(peer, now)
+
+    def _advance_commit(self) -> None:
+        for index in range(self.last_index, self.commit, -1):
+            if self.term_at(index) != self.term:
+                break
+            stored = 1 + sum(1 for p in self.peers if self.match[p] >= index)
+            if stored >= self.quorum:
+                self._commit_to(index)
+                return
+
+    def _commit_to(self, index: int) -> None:
+        if index <= self.commit:
+            return
+        first = self.commit
+        self.commit = index
+        self._out.append(SaveCommit(index))
+        self._out.append(Applied(self.log[first:index]))
+        for i in range(first + 1, index + 1):
+            for origin in self.waiters.pop(i, ()):
+                self._respond(origin, Result("ok", seq=self.log[i - 1].data.get("seq")))
+            self.waiting_since.pop(i, None)
+
+    def _fallback_commit(self, now: float) -> None:
+        """Bug no-fencing: like semi-sync replication falling back to async, commit alone."""
+        late = [i for i, since in self.waiting_since.items() if now - since >= self.timing.fallback]
+        if late:
+            self._commit_to(max(late))
+
+    # -- client requests -------------------------------------------------------------------------
+
+    def _submit(self, now: float, origin: Origin, request: Request) -> None:
+        if self.role == PRIMARY:
+            self._accept(now, origin, request)
+        elif self.leader is not None:
+            fid, self.next_fid = self.next_fid, self.next_fid + 1
+            self.forwards[fid] = (origin, now + self.timing.forward)
+            self._out.append(SendPeer(self.leader, Forward(fid, request)))
+        else:
+            self._respond(origin, Result("rejected", message=NO_PRIMARY))
+
+    def _accept(self, now: float, origin: Origin, request: Request) -> None:
+        if request.kind == MSG:
+            placed = self.sequencer.find(request.data["id"])
+            if placed is not None and "no-dedup" not in self.bugs:
+                if placed.index <= self.commit:
+                    self._respond(origin, Result("ok", seq=placed.seq))
+                else:
+                    self.waiters.setdefault(placed.index, []).append(origin)
+                return
+            data = {**request.data, "seq": self.sequencer.next_seq(request.data["conv"])}
+        elif request.kind == ACK:
+            data = dict(request.data)
+        else:
+            self._respond(origin, Result("rejected", message=f"unknown request {request.kind!r}"))
+            return
+        index = self._append(now, Entry(self.term, request.kind, data))
+        if "ack-before-replicate" in self.bugs:
+            self._respond(origin, Result("ok", seq=data.get("seq")))
+        else:
+            self.waiters.setdefault(index, []).append(origin)
+            self.waiting_since[index] = now
+        for peer in self.peers:
+            self._replicate(peer, now)
+        self._advance_commit()
+
+    def _append(self, now: float, entry: Entry) -> int:
+        self.log.append(entry)
+        index = self.last_index
+        self.sequencer.record(index, entry)
+        self._out.append(SaveEntries(index, [entry]))
+        return index
+
+    def _on_forward(self, now: float, m: Forward, conn: int | None) -> None:
+        if self.role != PRIMARY or conn is None:
+            self._reply(conn, ForwardReply(m.fid, Result("rejected", message=NO_PRIMARY)))
+            return
+        self._accept(now, PeerOrigin(conn, m.fid), m.request)
+
+    def _on_forward_reply(self, m: ForwardReply) -> None:
+        pending = self.forwards.pop(m.fid, None)
+        if pending is not None:
+            self._respond(pending[0], m.result)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _from_peer(self, ev: FromPeer) -> None:
+        m = ev.msg
+        if isinstance(m, AppendEntries):
+            self._on_append(ev.now, m, ev.conn)
+        elif isinstance(m, AppendReply):
+            self._on_append_reply(ev.now, ev.peer, m)
+        elif isinstance(m, RequestVote):
+            self._on_vote_request(ev.now, m, ev.conn)
+        elif isinstance(m, VoteReply):
+            self._on_vote_reply(ev.now, ev.peer, m)
+        elif isinstance(m, Forward):
+            self._on_forward(ev.now, m, ev.conn)
+        elif isinstance(m, ForwardReply):
+            self._on_forward_reply(m)
+        else:
+            self._note(f"ignored {type(m).__name__} from {ev.peer}: not a CP message")
+
+    def _reply(self, conn: int | None, msg) -> None:
+        if conn is not None:
+            self._out.append(ReplyConn(conn, msg))
+
+    def _respond(self, origin: Origin, result: Result) -> None:
+        if isinstance(origin, PeerOrigin):
+            self._out.append(ReplyConn(origin.conn, ForwardReply(origin.fid, result)))
+        elif isinstance(origin, ClientOrigin):
+            self._out.append(Respond(origin, result))
+
+    def _note(self, text: str) -> None:
+        self._out.append(Note(f"{self.name}: {text}"))

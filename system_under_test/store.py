@@ -1,0 +1,73 @@
+"""The replica's durable state in one SQLite file: epoch, vote, the log and the commit index.
+
+Each save is one transaction in WAL mode with ``synchronous=NORMAL``: what a save returned from
+survives the process being killed (-9), which is the crash the harness makes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from system_under_test.records import Entry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS log (
+    idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, kind TEXT NOT NULL,
+    origin TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    term: int
+    voted_for: str | None
+    log: list[Entry]
+    commit: int
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def load(self) -> Loaded:
+        meta = dict(self.db.execute("SELECT k, v FROM meta"))
+        rows = self.db.execute("SELECT term, kind, origin, n, data FROM log ORDER BY idx")
+        log = [Entry(t, k, orjson.loads(d), o, n) for t, k, o, n, d in rows]
+        return Loaded(
+            term=int(meta.get("term", 0)),
+            voted_for=meta.get("voted_for") or None,
+            log=log,
+            commit=min(int(meta.get("commit", 0)), len(log)),
+        )
+
+    def save_meta(self, term: int, voted_for: str | None) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("term", str(term)), ("voted_for", voted_for or "")],
+            )
+
+    def save_entries(self, start: int, entries: list[Entry]) -> None:
+        rows = [
+            (start + i, e.term, e.kind, e.origin, e.n, orjson.dumps(e.data))
+            for i, e in enumerate(entries)
+        ]
+        with self.db:
+            self.db.execute("DELETE FROM log WHERE idx >= ?", (start,))
+            self.db.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def save_commit(self, index: int) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('commit', ?)", (str(index),))
+
+    def close(self) -> None:
+        self.db.close()
