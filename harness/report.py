@@ -713,6 +713,11 @@ def _setting(test: Mapping[str, Any], *keys: str) -> Any:
     return found
 
 
+def _seconds(value: Any) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return f"{value:g} s" if is_number else value
+
+
 def _availability_words(stats: Mapping[str, Any]) -> str:
     sends, latency = stats["sends"], stats["latency_ms"]
     return (
@@ -739,7 +744,7 @@ def _header(
         ("mode", _setting(test, "mode")),
         ("nodes", nodes),
         ("nemesis", ", ".join(map(str, kinds)) or "none"),
-        ("time limit", _setting(test, "time_limit", "time-limit", "time_limit_s", "duration")),
+        ("time limit", _seconds(_setting(test, "time_limit", "time-limit", "time_limit_s"))),
         ("bug", _setting(test, "bug") or "none"),
         ("history", f"{summary.ops_total} lines, {_fmt_s(summary.timeline.duration_s)}"),
         ("availability", _availability_words(summary.availability)),
@@ -752,6 +757,10 @@ def _header(
         )
         out.append(f"<dt>{_e(key)}</dt><dd>{_e(shown)}</dd>")
     out.append("</dl>")
+    out.append(
+        '<p class="nav"><a href="#anomalies">anomalies</a> · <a href="#timeline">timeline</a> · '
+        '<a href="#availability">availability</a> · <a href="#operations">cited operations</a></p>'
+    )
     command, rebuilt = _command(test)
     if command:
         hint = " (rebuilt from test.json)" if rebuilt else ""
@@ -1362,29 +1371,54 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
     return data
 
 
-def _check(history: Path) -> dict[str, Any]:
-    """Results computed by the checkers, for a history that has no results.json beside it."""
+def _complete_lines(path: Path) -> Iterator[bytes]:
+    """The raw lines of a history, without a last line that is not JSON (cut off mid-write)."""
+    with path.open("rb") as lines:
+        held: bytes | None = None
+        for raw in lines:
+            if held is not None:
+                yield held
+            held = raw
+    if held is None:
+        return
     try:
-        import checkers.history
+        orjson.loads(held)
+    except orjson.JSONDecodeError:
+        return
+    yield held
 
+
+def _check(history: Path) -> dict[str, Any]:
+    """Results computed by the checkers, for a history that has no results.json beside it.
+
+    A cut-off last line is left out, as the report leaves it out; any other problem the checkers
+    find in the history is a :class:`ReportError` carrying their message.
+    """
+    try:
         import checkers
+        import checkers.history
     except ImportError as exc:
         raise ReportError(
             f"{history}: no results.json beside it and the checkers are not installed; "
             "run `splitbrain check` on it first"
         ) from exc
     check_history = getattr(checkers, "check_history", None)
+    parse_history = getattr(checkers.history, "parse_history", None)
     load_history = getattr(checkers.history, "load_history", None)
-    if check_history is None or load_history is None:
+    if check_history is None or (parse_history is None and load_history is None):
         raise ReportError(
             f"{history}: no results.json beside it and this version of the checkers cannot "
             "check it; run `splitbrain check` on it first"
         )
+    unreadable = (OSError, ValueError, getattr(checkers.history, "HistoryError", OSError))
     try:
-        results = check_history(load_history(history))
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{history}: cannot check this history ({exc})") from exc
-    return dict(results)
+        if parse_history is not None:
+            loaded = parse_history(_complete_lines(history), str(history))
+        else:
+            loaded = load_history(history)
+        return dict(check_history(loaded))
+    except unreadable as exc:
+        raise ReportError(f"{history}: the checkers cannot read this history: {exc}") from exc
 
 
 def write_report(run: Path | str, out: Path | str | None = None) -> Path:

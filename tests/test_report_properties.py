@@ -97,9 +97,12 @@ def test_any_history_renders_well_formed_with_cited_anchors(
         assert (f"op-{index}" in parsed.ids) == (index < len(ops))
 
 
-def fake_checkers(monkeypatch: pytest.MonkeyPatch, result: dict[str, Any]) -> list[Path]:
-    """Installs stand-ins for ``checkers.check_history`` and ``checkers.history.load_history``."""
-    loaded: list[Path] = []
+def fake_checkers(
+    monkeypatch: pytest.MonkeyPatch, result: dict[str, Any], with_parse: bool = False
+) -> list[Any]:
+    """Installs stand-ins for ``checkers.check_history`` and ``checkers.history.load_history``
+    (and ``parse_history`` when asked); returns what they were given."""
+    loaded: list[Any] = []
     package = types.ModuleType("checkers")
     history = types.ModuleType("checkers.history")
 
@@ -107,7 +110,14 @@ def fake_checkers(monkeypatch: pytest.MonkeyPatch, result: dict[str, Any]) -> li
         loaded.append(Path(path))
         return [orjson.loads(line) for line in Path(path).read_bytes().splitlines()]
 
+    def parse_history(lines: Any, source: str) -> list[dict[str, Any]]:
+        raw = list(lines)
+        loaded.append((source, len(raw)))
+        return [orjson.loads(line) for line in raw]
+
     history.load_history = load_history  # type: ignore[attr-defined]
+    if with_parse:
+        history.parse_history = parse_history  # type: ignore[attr-defined]
     package.history = history  # type: ignore[attr-defined]
     package.check_history = lambda ops: result  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "checkers", package)
@@ -139,3 +149,26 @@ def test_a_checker_that_cannot_read_the_history_is_a_report_error(
     fake_checkers(monkeypatch, {})
     with pytest.raises(ReportError, match=r"history\.jsonl"):
         write_report(history)
+
+
+def test_the_checkers_are_not_shown_a_cut_off_last_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops, _ = build([("invoke", 0, "n1"), ("ok", 0, "n1")], [1_000_000])
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"".join(orjson.dumps(op) + b"\n" for op in ops) + b'{"index": 2, "ti')
+    given = fake_checkers(monkeypatch, {"valid": True}, with_parse=True)
+    parse(write_report(history).read_text(encoding="utf-8"))
+    assert given == [(str(history), 2)]
+
+
+def test_with_the_real_checkers_a_run_without_results_is_judged(tmp_path: Path) -> None:
+    checkers = pytest.importorskip("checkers")
+    if not hasattr(checkers, "check_history"):
+        pytest.skip("the checkers have no check_history yet")
+    from test_report import scenario, write_run
+
+    h, _ = scenario()
+    run = write_run(tmp_path / "run", h.ops, results=None)
+    parsed = parse(write_report(run).read_text(encoding="utf-8"))
+    assert "not checked" not in " ".join(parsed.text)
