@@ -96,7 +96,16 @@ class Nemesis:
 
         When ``stop`` is set, run heals what is in effect and returns. When the task is cancelled
         (Ctrl-C) faults stay in effect: call :meth:`heal_all` afterwards, in any case.
+        Raises ``ValueError`` before any fault when the schedule was made for other nodes or
+        client groups than the target's.
         """
+        cluster = (tuple(self.target.nodes), tuple(self.target.client_groups))
+        if (schedule.nodes, schedule.client_groups) != cluster:
+            raise ValueError(
+                f"the schedule is for nodes {list(schedule.nodes)} and client groups "
+                f"{list(schedule.client_groups)}, but the cluster has {list(cluster[0])} and "
+                f"{list(cluster[1])}: replay it with the same node count and client groups"
+            )
         loop = asyncio.get_running_loop()
         start = loop.time()
         for step in schedule.steps:

@@ -186,15 +186,15 @@ def test_a_fault_that_fails_is_recorded_info_and_the_run_goes_on(control: ProxyC
     history, target = History(), FakeTarget(fail=("kill",))
     steps = (
         FaultStep(0, "kill", 0.01, {"choose": "random", "node": "n2"}),
-        FaultStep(0.02, "latency", 0.01, {"links": [["n1", "n9"]], "ms": 5}),
+        FaultStep(0.02, "latency", 0.01, {"links": [["n1", "c0"]], "ms": 5}),
         FaultStep(0.04, "pause", 0.01, {"choose": "random", "node": "n1"}),
     )
     nemesis = Nemesis(target, control, history.record)
-    asyncio.run(nemesis.run(Schedule(steps, (*NODES, "n9"), CLIENTS, 60)))
+    asyncio.run(nemesis.run(schedule(*steps)))
     kill = history.ops[1]
     assert (kill["type"], kill["f"]) == ("info", "kill") and "no such process" in kill["error"]
     latency = history.ops[5]
-    assert latency["type"] == "info" and "'n1-n9'" in latency["error"]
+    assert latency["type"] == "info" and "'n1-c0'" in latency["error"]
     assert ("resume", "n1") in target.calls and ("restart", "n2") in target.calls
 
 
@@ -250,6 +250,15 @@ def test_heal_all_after_cancellation_undoes_every_fault(control: ProxyControl):
     assert target.calls[-2:] == [("resume", "n2"), ("restart", "n1")]
     assert toxic_state(control) == {}
     assert nemesis.in_effect.empty()
+
+
+def test_a_schedule_for_another_cluster_is_refused_before_any_fault():
+    history = History()
+    nemesis = Nemesis(FakeTarget(), ProxyControl("http://127.0.0.1:9"), history.record)
+    other = Schedule((), ("n1", "n2"), CLIENTS, 60)
+    with pytest.raises(ValueError, match=r"nodes \['n1', 'n2'\].*same node count"):
+        asyncio.run(nemesis.run(other))
+    assert history.ops == []
 
 
 def test_a_failed_undo_stays_in_effect_for_a_retry(tmp_path: Path):
