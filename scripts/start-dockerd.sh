@@ -47,7 +47,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 mkdir -p "$state_dir"
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if [ -f "$pidfile" ] && [ "$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null)" = dockerd ]; then
     echo "start-dockerd: dockerd (pid $(cat "$pidfile")) was started earlier; waiting for it"
 else
     rm -f "$pidfile"

@@ -13,7 +13,7 @@ if [ ! -f "$pidfile" ]; then
     exit 0
 fi
 pid="$(cat "$pidfile")"
-if ! kill -0 "$pid" 2>/dev/null; then
+if ! kill -0 "$pid" 2>/dev/null || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
     echo "stop-dockerd: dockerd (pid $pid) already gone"
     rm -f "$pidfile"
     exit 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -225,6 +226,42 @@ def test_a_start_that_fails_half_way_removes_what_it_made(
     with pytest.raises(backend.DockerBackendError, match="No module named"):
         backend.start(_spec(tmp_path, ("n1",)), run_id="t-broken", node_module="no_such_module")
     assert _labelled(docker_client, "t-broken") == ([], [])
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+from pathlib import Path
+from harness.backends.base import ClusterSpec
+from harness.backends.docker import start
+run_dir = Path(sys.argv[1])
+spec = ClusterSpec(("n1", "n2"), "cp", run_dir / "users.json", run_dir, client_groups=1)
+with start(spec, run_id="t-ctrl-c", node_module="tests.test_docker_standin"):
+    print("up", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.docker
+def test_ctrl_c_removes_the_runs_containers_and_network(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    (tmp_path / "users.json").write_text("{}")
+    root = Path(__file__).resolve().parents[1]
+    harness = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert harness.stdout is not None and harness.stdout.readline() == "up\n"
+        assert len(_labelled(docker_client, "t-ctrl-c")[0]) == 3
+        harness.send_signal(signal.SIGINT)
+        assert harness.wait(timeout=60) != 0  # KeyboardInterrupt propagates after the clean-up
+        assert _labelled(docker_client, "t-ctrl-c") == ([], [])
+    finally:
+        harness.kill()
+        backend.remove_run(docker_client, "t-ctrl-c")
 
 
 @pytest.mark.docker
