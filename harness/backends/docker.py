@@ -47,6 +47,7 @@ from docker.types import Mount
 import docker
 from harness.backends.base import ClusterSpec, link_proxy_name
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
+from nemesis.proxies import ProxyControl
 
 NODE_PORT = 7000
 TOXIPROXY_API_PORT = 8474
@@ -380,22 +381,10 @@ def _start_toxiproxy(cluster: DockerCluster) -> None:
 
 
 def _create_proxies(cluster: DockerCluster) -> None:
-    """Create every proxy in one ``/populate`` call (enabled, no toxics)."""
-    body = [
-        {"name": r.name, "listen": f"0.0.0.0:{r.listen}", "upstream": r.upstream, "enabled": True}
-        for r in cluster.routes
-    ]
-    request = urllib.request.Request(
-        cluster.toxiproxy_url + "/populate",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-    except urllib.error.URLError as exc:
-        raise DockerBackendError(f"creating the Toxiproxy proxies failed: {exc}") from exc
+    """Create every proxy of the run (enabled, no toxics) through the nemesis's client."""
+    with ProxyControl(cluster.toxiproxy_url) as proxies:
+        for route in cluster.routes:
+            proxies.create(route.name, f"0.0.0.0:{route.listen}", route.upstream)
 
 
 def _start_node(cluster: DockerCluster, node: str) -> None:
