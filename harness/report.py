@@ -54,6 +54,7 @@ CONTEXT_LINES: Final = 2
 MAX_FAULTS_KEPT: Final = 2000
 MAX_FAILOVERS_KEPT: Final = 300
 MAX_EXAMPLES_SHOWN: Final = 20
+EXAMPLES_OPEN: Final = 3
 MAX_VALUE_CHARS: Final = 240
 
 _NS_PER_S: Final = 1_000_000_000
@@ -759,7 +760,8 @@ def _header(
     out.append("</dl>")
     out.append(
         '<p class="nav"><a href="#anomalies">anomalies</a> · <a href="#timeline">timeline</a> · '
-        '<a href="#availability">availability</a> · <a href="#operations">cited operations</a></p>'
+        '<a href="#availability">availability</a> · <a href="#examples">examples</a> · '
+        '<a href="#operations">cited operations</a></p>'
     )
     command, rebuilt = _command(test)
     if command:
@@ -823,35 +825,22 @@ def _anomaly_names(results: Mapping[str, Any]) -> list[str]:
     return list(names)
 
 
-def _anomalies(results: Mapping[str, Any], summary: HistorySummary) -> list[str]:
+def _anomaly_table(results: Mapping[str, Any]) -> list[str]:
     counts = results.get("anomaly_counts")
     counts = counts if isinstance(counts, Mapping) else {}
-    listed = summary.listed_indexes
     out = ['<h2 id="anomalies">Anomalies</h2>']
     if not results:
         out.append('<p class="note">No results: this history was not checked.</p>')
     out.append('<table class="anomalies"><tr><th>anomaly</th><th>count</th><th>examples</th></tr>')
-    sections: list[str] = []
     for name in _anomaly_names(results):
         count = counts.get(name)
         examples = _examples(results, name)
         shown = _DASH if count is None else _e(str(count))
         nonzero = ' class="nonzero"' if isinstance(count, int) and count > 0 else ""
-        anchor = f"anomaly-{_slug(name)}"
-        link = f'<a href="#{anchor}">{len(examples)}</a>' if examples else "0"
+        link = f'<a href="#anomaly-{_slug(name)}">{len(examples)}</a>' if examples else "0"
         out.append(
             f'<tr{nonzero}><td>{_e(name)}</td><td class="n">{shown}</td><td>{link}</td></tr>'
         )
-        if examples:
-            colour = _anomaly_colour(name)
-            sections.append(
-                f'<h3 id="{anchor}"><span class="swatch" style="background:{colour}"></span>'
-                f"{_e(name)} ({_e(str(count if count is not None else len(examples)))})</h3>"
-            )
-            sections += [_example_html(ex, listed) for ex in examples[:MAX_EXAMPLES_SHOWN]]
-            if len(examples) > MAX_EXAMPLES_SHOWN:
-                left = len(examples) - MAX_EXAMPLES_SHOWN
-                sections.append(f'<p class="note">{left} more examples in results.json.</p>')
     unseen = results.get("unseen")
     if unseen is not None:
         out.append(
@@ -859,7 +848,37 @@ def _anomalies(results: Mapping[str, Any], summary: HistorySummary) -> list[str]
             f'<td class="n">{_e(str(unseen))}</td><td></td></tr>'
         )
     out.append("</table>")
-    return out + sections
+    return out
+
+
+def _anomaly_examples(results: Mapping[str, Any], summary: HistorySummary) -> list[str]:
+    counts = results.get("anomaly_counts")
+    counts = counts if isinstance(counts, Mapping) else {}
+    listed = summary.listed_indexes
+    out: list[str] = []
+    for name in _anomaly_names(results):
+        examples = _examples(results, name)
+        if not examples:
+            continue
+        count = counts.get(name, len(examples))
+        colour = _anomaly_colour(name)
+        out.append(
+            f'<h3 id="anomaly-{_slug(name)}"><span class="swatch" style="background:{colour}">'
+            f"</span>{_e(name)} ({_e(str(count))})</h3>"
+        )
+        shown = [_example_html(ex, listed) for ex in examples[:MAX_EXAMPLES_SHOWN]]
+        out += shown[:EXAMPLES_OPEN]
+        if len(shown) > EXAMPLES_OPEN:
+            out.append(
+                f"<details><summary>{len(shown) - EXAMPLES_OPEN} more examples</summary>"
+                f"{''.join(shown[EXAMPLES_OPEN:])}</details>"
+            )
+        if len(examples) > MAX_EXAMPLES_SHOWN:
+            left = len(examples) - MAX_EXAMPLES_SHOWN
+            out.append(f'<p class="note">{left} more examples in results.json.</p>')
+    if out:
+        out.insert(0, '<h2 id="examples">Anomaly examples</h2>')
+    return out
 
 
 def _nice_step(span: float, target: int) -> float:
@@ -950,7 +969,7 @@ def _svg_y_axis(frame: _Frame, top: float, height: float, top_value: float, unit
             f'<text x="{frame.left - 6:.0f}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>'
         )
     out.append(
-        f'<text x="{frame.left + 4:.0f}" y="{top + 11:.1f}" style="fill:#757575">{_e(unit)}</text>'
+        f'<text x="{frame.left:.0f}" y="{top - 5:.1f}" style="fill:#757575">{_e(unit)}</text>'
     )
     return out
 
@@ -965,7 +984,7 @@ def _svg_shade(shade: Sequence[tuple[float, float]], frame: _Frame, top: float, 
 
 
 def _svg_sends(timeline: Timeline, frame: _Frame, y: float, shade: Any) -> tuple[list[str], float]:
-    height = 150.0
+    height, y = 150.0, y + 14
     peak = max((b.ok + b.fail + b.info for b in timeline.buckets), default=0) or 1
     out = [_svg_shade(shade, frame, y, height)]
     out += _svg_y_axis(frame, y, height, peak, f"sends per {timeline.bucket_s:g} s (by invoke)")
@@ -991,7 +1010,7 @@ def _svg_sends(timeline: Timeline, frame: _Frame, y: float, shade: Any) -> tuple
 def _svg_latency(
     timeline: Timeline, frame: _Frame, y: float, shade: Any
 ) -> tuple[list[str], float]:
-    height = 110.0
+    height, y = 110.0, y + 14
     peak = max((b.p99_ms or 0.0 for b in timeline.buckets), default=0.0) or 1.0
     out = [_svg_shade(shade, frame, y, height)]
     out += _svg_y_axis(frame, y, height, peak, "latency of ok sends, ms (p50, p99)")
@@ -1076,7 +1095,7 @@ def timeline_svg(summary: HistorySummary) -> str:
     for lane in (_svg_faults, _svg_drain):
         drawn, y = lane(timeline, frame, y)
         parts += drawn
-    y += 8
+    y += 4
     for chart in (_svg_sends, _svg_latency):
         drawn, y = chart(timeline, frame, y, shade)
         parts += drawn
@@ -1249,9 +1268,10 @@ def render_report(
     )
     body = _header(test, summary, results, title)
     body += [f'<p class="note">{_e(note)}</p>' for note in notes]
-    body += _anomalies(results, summary)
+    body += _anomaly_table(results)
     body += _timeline(summary)
     body += _availability_section(summary)
+    body += _anomaly_examples(results, summary)
     body += _listing(summary)
     name = _setting(test or {}, "name", "test", "test_name") or title
     return (
