@@ -541,10 +541,15 @@ def _is_index_key(key: str) -> bool:
     return "index" in key or "indices" in key or key in ("line", "lines")
 
 
+def _child_key(parent: str, key: Any) -> str:
+    """Under an index key (``"indexes": {"send": 3}``) every nested int is an index too."""
+    return parent if _is_index_key(parent) else str(key)
+
+
 def _cited_in(value: Any, key: str, out: set[int]) -> None:
     if isinstance(value, Mapping):
         for sub_key, sub in value.items():
-            _cited_in(sub, str(sub_key), out)
+            _cited_in(sub, _child_key(key, sub_key), out)
     elif isinstance(value, list | tuple):
         for sub in value:
             _cited_in(sub, key, out)
@@ -794,7 +799,8 @@ def _value_html(key: str, value: Any, listed: frozenset[int], depth: int = 0) ->
         return "[" + ", ".join(shown) + more + "]"
     if depth < 4 and isinstance(value, Mapping):
         inner = (
-            f"{_e(str(k))}: {_value_html(str(k), v, listed, depth + 1)}" for k, v in value.items()
+            f"{_e(str(k))}: {_value_html(_child_key(key, k), v, listed, depth + 1)}"
+            for k, v in value.items()
         )
         return "{" + ", ".join(inner) + "}"
     return _e(_compact(value, MAX_VALUE_CHARS))

@@ -387,3 +387,13 @@ def test_a_large_history_renders_in_bounded_size() -> None:
     parsed = parse(document)
     assert parsed.classes.count("fault-band") == 10
     assert "not listed" in " ".join(parsed.text)
+
+
+def test_indexes_nested_under_an_index_key_are_cited_and_linked() -> None:
+    h, at = scenario()
+    example = {"id": "m2", "indexes": {"send": at["m2"], "seen": [at["deliver-m3"]]}, "seq": 99}
+    results = {"valid": False, "anomalies": {"corrupt": [example]}}
+    assert set(cited_indexes(results)) == {at["m2"], at["deliver-m3"]}
+    parsed = parse(render_report(None, h.ops, results))
+    assert {f"#op-{at['m2']}", f"#op-{at['deliver-m3']}"} <= set(parsed.hrefs)
+    assert "op-99" not in parsed.ids
