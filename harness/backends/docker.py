@@ -318,7 +318,8 @@ def start(
     usual arguments; only the backend's own tests change it (to a stand-in node).
 
     On any failure (or Ctrl-C) while starting, whatever was created is removed before the error
-    propagates. The returned cluster must be stopped by the caller (``with start(...) as c:``).
+    propagates; Docker's own errors come as :class:`DockerBackendError` (a RuntimeError). The
+    returned cluster must be stopped by the caller (``with start(...) as c:``).
     """
     client = client or connect()
     run_dir = spec.run_dir.resolve()
@@ -340,6 +341,12 @@ def start(
         for node in spec.nodes:
             _start_node(cluster, node)
         _wait_ready(cluster, ready_timeout)
+    except docker.errors.DockerException as exc:
+        cluster.stop()
+        raise DockerBackendError(
+            f"Docker could not start the cluster: {exc}. Run `splitbrain clean` to remove what "
+            "earlier runs left (their networks and ports), then try again"
+        ) from exc
     except BaseException:
         cluster.stop()
         raise
