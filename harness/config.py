@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nemesis.catalogue import KINDS, PARTITION_MODES
+
 MODES = ("cp", "ap")
 BACKENDS = ("local", "docker")
-NEMESIS_KINDS = ("partition", "kill", "pause", "latency")
-PARTITION_MODES = ("drop", "refuse")
+NEMESIS_KINDS = tuple(KINDS)
 
 
 class ConfigError(ValueError):

@@ -22,16 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from checkers.history import load_history
-from nemesis.runner import Nemesis
-
 from checkers import check_history
+from checkers.history import load_history
 from harness.backends.base import ClusterSpec
 from harness.config import RunConfig
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.recorder import Recorder
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
+from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
 from system_under_test import keys
 
@@ -360,5 +359,5 @@ async def _startup_then_drive(
             f"{config.out / config.name}/latest/logs"
         )
     directory = keys.load_directory(cluster.spec.users_file)
-    secrets = {user: provisioned.secret(user) for user in plan.users}
+    secrets = {user: provisioned.secrets[user] for user in plan.users}
     await _drive(config, cluster, plan, secrets, directory, schedule, recorder, out)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import requests
 
+from nemesis.orphans import die_with_parent
+
 INSTALL_HINT = (
     "install it with scripts/install-toxiproxy.sh (needs Go; it puts toxiproxy-server on PATH)"
 )
@@ -93,6 +95,7 @@ class ToxiproxyServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         try:
             self._wait_ready()

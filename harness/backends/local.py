@@ -9,7 +9,6 @@ Node processes are started so that they die with the harness (``PR_SET_PDEATHSIG
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import signal
 import socket
@@ -22,19 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backends.base import ClusterSpec, link_proxy_name
+from nemesis.orphans import die_with_parent
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer
-
-from harness.backends.base import ClusterSpec, link_proxy_name
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the harness dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -125,7 +115,7 @@ class LocalCluster:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 cwd=str(Path(__file__).resolve().parents[2]),
             )
         finally:
