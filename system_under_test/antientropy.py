@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from system_under_test.records import (
     ACK,
+    BARRIER,
     MSG,
     Applied,
     ClientOrigin,
@@ -103,6 +104,8 @@ class ApReplica:
         return [SendPeer(peer, pull) for peer in self.peers]
 
     def _submit(self, origin: ClientOrigin, request: Request) -> list:
+        if request.kind == BARRIER:
+            return [Respond(origin, Result("ok", seq=len(self.log)))]
         if request.kind == MSG:
             placed = self.sequencer.find(request.data["id"])
             if placed is not None and "no-dedup" not in self.bugs:

@@ -25,6 +25,7 @@ from system_under_test.crypto import verify_challenge
 from system_under_test.keys import Directory
 from system_under_test.records import (
     ACK,
+    BARRIER,
     MSG,
     Applied,
     ClientOrigin,
@@ -208,10 +209,11 @@ class Gateway:
             return self._send(session, frame)
         if kind == "ack":
             ids = tuple(_strings(frame, "ids"))
-            return [Ask(ClientOrigin(session.sid, None, ids), _ack_request(session.user, ids))]
+            return [
+                Ask(ClientOrigin(session.sid, None, ids, "ack"), _ack_request(session.user, ids))
+            ]
         if kind == "sync":
-            req = _int(frame, "req")
-            return self._push_backlog(session, req)
+            return [_barrier(session.sid, _int(frame, "req"))]
         raise BadFrame(f"unknown frame type {kind!r} (expected send, ack or sync)")
 
     def _auth(self, session: Session, frame: dict[str, Any]) -> list:
@@ -241,8 +243,8 @@ class Gateway:
         ]
         if session.have:
             ids = tuple(sorted(session.have))
-            out.append(Ask(ClientOrigin(session.sid, None, ids), _ack_request(user, ids)))
-        return out + self._push_backlog(session, None)
+            out.append(Ask(ClientOrigin(session.sid, None, ids, "ack"), _ack_request(user, ids)))
+        return [*out, *self._push_backlog(session), _barrier(session.sid, None)]
 
     def _send(self, session: Session, frame: dict[str, Any]) -> list:
         req = _int(frame, "req")
@@ -294,7 +296,11 @@ class Gateway:
         origin, result = event.origin, event.result
         if origin.sid not in self.sessions:
             return []
-        if origin.req is None:  # an ack: confirm so the client stops re-sending it
+        if origin.kind == "sync":  # caught up with the primary (or could not tell): push, synced
+            session = self.sessions[origin.sid]
+            synced = ToClient(origin.sid, {"t": "synced", "req": origin.req})
+            return [*self._push_backlog(session), synced]
+        if origin.kind == "ack":  # confirm so the client stops re-sending these ids
             if result.status != "ok":
                 return []
             return [ToClient(origin.sid, {"t": "acked", "ids": list(origin.ids)})]
@@ -319,13 +325,13 @@ class Gateway:
         }
         return [ToClient(session.sid, frame)]
 
-    def _push_backlog(self, session: Session, req: int | None) -> list:
+    def _push_backlog(self, session: Session) -> list:
+        """Push every backlog message this session has not had yet."""
         assert session.user is not None
         convs = self.directory.conversations_of(session.user)
         out: list = []
         for m in self.mailbox.backlog(session.user, convs, unordered=self.unordered):
             out.extend(self._push(session, m))
-        out.append(ToClient(session.sid, {"t": "synced", "req": req}))
         return out
 
 
@@ -342,6 +348,11 @@ def decode(data: str | bytes) -> dict[str, Any]:
     if not isinstance(frame, dict) or not isinstance(frame.get("t"), str):
         raise BadFrame('a frame must be a JSON object with a string field "t"')
     return frame
+
+
+def _barrier(sid: int, req: int | None) -> Ask:
+    """Ask to catch up with what the primary committed, then push the backlog and ``synced``."""
+    return Ask(ClientOrigin(sid, req, (), "sync"), Request(BARRIER, {}))
 
 
 def _ack_request(user: str, ids: tuple[str, ...]) -> Request:

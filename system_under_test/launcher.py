@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,6 +87,24 @@ def local_specs(
         )
         for name in names
     ]
+
+
+def free_base_port(n: int, start: int = 20000, stop: int = 60000) -> int:
+    """A port p such that p..p+n-1 are free on 127.0.0.1 right now (racy, good for tests)."""
+    for base in range(start + os.getpid() % 1000 * 20, stop, n):
+        sockets = []
+        try:
+            for port in range(base, base + n):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise OSError(f"no {n} consecutive free ports between {start} and {stop}")
 
 
 def fetch_status(host: str, port: int, timeout: float = 1.0) -> dict | None:

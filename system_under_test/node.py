@@ -255,7 +255,7 @@ class NodeServer:
             self.feed(Opened(sid, os.urandom(16)))
             async for data in ws:
                 if len(data) > MAX_FRAME:
-                    log.warning("session %d: frame of %d bytes refused", sid, len(data))
+                    log.warning("session %d: too-large: frame of %d bytes refused", sid, len(data))
                     outbox.put(
                         '{"t":"error","req":null,"code":"too-large","message":'
                         f'"frames are limited to {MAX_FRAME} bytes; send smaller bodies"}}'

@@ -11,6 +11,7 @@ from typing import Any, Literal
 MSG = "msg"  # data: id, conv, from, seq, digest, bodies {recipient: base64 ciphertext}
 ACK = "ack"  # data: user, ids
 NOOP = "noop"  # a new primary's first entry, which commits what earlier epochs left
+BARRIER = "barrier"  # not stored: answered once this node applied all the primary had committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class ClientOrigin:
     sid: int
     req: int | None
     ids: tuple[str, ...] = ()
+    kind: str = "send"  # "send" | "ack" | "sync"
 
 
 @dataclass(frozen=True, slots=True)

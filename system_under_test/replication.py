@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from system_under_test.records import (
     ACK,
+    BARRIER,
     MSG,
     NOOP,
     AppendEntries,
@@ -108,7 +109,8 @@ class Replica:
         self.waiters: dict[int, list[Origin]] = {}
         self.waiting_since: dict[int, float] = {}
         # secondary only: requests forwarded to the primary
-        self.forwards: dict[int, tuple[Origin, float]] = {}
+        self.forwards: dict[int, tuple[Origin, float, str]] = {}
+        self.barriers: list[tuple[int, Origin, float]] = []
         self.next_fid = 1
         self._out: list = []
 
@@ -153,10 +155,14 @@ class Replica:
         return self.timing.election * (1 + self.rng.random())
 
     def _tick(self, now: float) -> None:
-        for fid, (origin, deadline) in list(self.forwards.items()):
+        silent = Result("indeterminate", message="the primary did not answer")
+        for fid, (origin, deadline, _) in list(self.forwards.items()):
             if now >= deadline:
                 del self.forwards[fid]
-                self._respond(origin, Result("indeterminate", message="the primary did not answer"))
+                self._respond(origin, silent)
+        for barrier in [b for b in self.barriers if now >= b[2]]:
+            self.barriers.remove(barrier)
+            self._respond(barrier[1], silent)
         if self.role == PRIMARY:
             if "no-fencing" in self.bugs:
                 self._fallback_commit(now)
@@ -358,6 +364,9 @@ class Replica:
             for origin in self.waiters.pop(i, ()):
                 self._respond(origin, Result("ok", seq=self.log[i - 1].data.get("seq")))
             self.waiting_since.pop(i, None)
+        for barrier in [b for b in self.barriers if b[0] <= index]:
+            self.barriers.remove(barrier)
+            self._respond(barrier[1], Result("ok", seq=barrier[0]))
 
     def _fallback_commit(self, now: float) -> None:
         """Bug no-fencing: like semi-sync replication falling back to async, commit alone."""
@@ -372,12 +381,15 @@ class Replica:
             self._accept(now, origin, request)
         elif self.leader is not None:
             fid, self.next_fid = self.next_fid, self.next_fid + 1
-            self.forwards[fid] = (origin, now + self.timing.forward)
+            self.forwards[fid] = (origin, now + self.timing.forward, request.kind)
             self._out.append(SendPeer(self.leader, Forward(fid, request)))
         else:
             self._respond(origin, Result("rejected", message=NO_PRIMARY))
 
     def _accept(self, now: float, origin: Origin, request: Request) -> None:
+        if request.kind == BARRIER:
+            self._respond(origin, Result("ok", seq=self.commit))
+            return
         if request.kind == MSG:
             placed = self.sequencer.find(request.data["id"])
             if placed is not None and "no-dedup" not in self.bugs:
@@ -417,8 +429,13 @@ class Replica:
 
     def _on_forward_reply(self, m: ForwardReply) -> None:
         pending = self.forwards.pop(m.fid, None)
-        if pending is not None:
-            self._respond(pending[0], m.result)
+        if pending is None:
+            return
+        origin, deadline, kind = pending
+        if kind == BARRIER and m.result.status == "ok" and (m.result.seq or 0) > self.commit:
+            self.barriers.append((m.result.seq or 0, origin, deadline))
+        else:
+            self._respond(origin, m.result)
 
     # -- plumbing --------------------------------------------------------------------------------
 
