@@ -1,0 +1,203 @@
+"""Throughput, latency and per-connection memory of the reference cluster, next to bare websockets.
+
+Run: ``.venv/bin/python benchmarks/cluster_throughput.py [--seconds 10] [--clients 50]``
+
+1. A 3-node local CP cluster; ``--clients`` clients in pairs, each sending 1:1 messages in a closed
+   loop (next send when the last is acked) for ``--seconds``: acked sends per second, and
+   send-to-deliver latency (send invoked -> recipient's on_deliver) p50/p99.
+2. In the same run, a plain ``websockets`` echo server with the same number of closed-loop clients
+   and same-sized frames: round trips per second and p50/p99; the ratios are the cluster's
+   overhead over the bare transport.
+3. One node's resident memory per idle authenticated client, at 1,000 and 10,000 clients (the
+   node's RSS growth divided by the number of connections).
+Prints one JSON object; nothing is written elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from system_under_test import crypto, keys
+from system_under_test.client import ChatClient, Delivery
+from system_under_test.launcher import LocalCluster, free_base_port, local_specs
+
+BODY = b"x" * 200
+
+
+def quantiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
+    qs = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": round(qs[49] * 1000, 2), "p99_ms": round(qs[98] * 1000, 2)}
+
+
+def provision(folder: Path, n_clients: int) -> tuple[keys.Provisioned, Path]:
+    users = [f"u{i + 1}" for i in range(n_clients)]
+    pairs = {f"d{i}": [users[i], users[i + 1]] for i in range(0, n_clients - 1, 2)}
+    provisioned = keys.provision(users, pairs, seed=1)
+    path = folder / "users.json"
+    keys.write_users_file(path, provisioned)
+    return provisioned, path
+
+
+async def cluster_load(cluster: LocalCluster, prov: keys.Provisioned, seconds: float) -> dict:
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+
+    def on_deliver(d: Delivery) -> None:
+        start = sent_at.get(d.id)
+        if start is not None:
+            latencies.append(time.perf_counter() - start)
+
+    urls = cluster.urls()
+    names = list(urls)
+    clients = []
+    for i, user in enumerate(prov.directory.users):
+        c = ChatClient(user, prov.secrets[user], prov.directory, urls, on_deliver=on_deliver)
+        await c.connect([names[i % len(names)]])
+        clients.append(c)
+    acked = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def loop(c: ChatClient) -> None:
+        nonlocal acked
+        conv = prov.directory.conversations_of(c.user)[0]
+        n = 0
+        while time.perf_counter() < stop_at:
+            msg_id = f"{c.user}-{n}"
+            n += 1
+            sent_at[msg_id] = time.perf_counter()
+            await c.send(msg_id, conv, BODY)
+            acked += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(loop(c) for c in clients))
+    elapsed = time.perf_counter() - began
+    await asyncio.sleep(1.0)
+    for c in clients:
+        await c.close()
+    return {"acked_per_s": round(acked / elapsed, 1), "delivered": len(latencies),
+            **quantiles(latencies)}  # fmt: skip
+
+
+async def echo_load(n_clients: int, seconds: float, frame_size: int) -> dict:
+    async def echo(ws) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    port = free_base_port(1)
+    rtts: list[float] = []
+    async with serve(echo, "127.0.0.1", port, compression=None):
+        conns = [
+            await connect(f"ws://127.0.0.1:{port}", compression=None) for _ in range(n_clients)
+        ]
+        stop_at = time.perf_counter() + seconds
+        payload = "y" * frame_size
+
+        async def loop(ws) -> None:
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                await ws.send(payload)
+                await ws.recv()
+                rtts.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(loop(ws) for ws in conns))
+        elapsed = time.perf_counter() - began
+        for ws in conns:
+            await ws.close()
+    return {"round_trips_per_s": round(len(rtts) / elapsed, 1), **quantiles(rtts)}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def idle_memory(cluster: LocalCluster, prov: keys.Provisioned, counts: list[int]) -> dict:
+    """RSS growth of node n1 per idle authenticated connection (one user, many sessions)."""
+    pid = cluster.procs["n1"].pid
+    url = cluster.urls()["n1"] + "/client"
+    user = next(iter(prov.directory.users))
+    signer = keys.signing_key(prov.secrets[user])
+
+    async def open_one():
+        ws = await connect(url, compression=None, ping_interval=None, open_timeout=60)
+        challenge = json.loads(await ws.recv())
+        sig = crypto.sign_challenge(signer, challenge["node"], bytes.fromhex(challenge["nonce"]))
+        await ws.send(json.dumps({"t": "auth", "user": user, "sig": sig}))
+        while json.loads(await ws.recv())["t"] != "synced":
+            pass
+        return ws
+
+    out = {}
+    for count in counts:
+        await asyncio.sleep(0.5)
+        before = rss_kib(pid)
+        conns = []
+        for start in range(0, count, 200):
+            conns += await asyncio.gather(*(open_one() for _ in range(min(200, count - start))))
+        await asyncio.sleep(1.0)
+        after = rss_kib(pid)
+        out[str(count)] = {"node_rss_growth_mib": round((after - before) / 1024, 1),
+                           "kib_per_client": round((after - before) / count, 1)}  # fmt: skip
+        await asyncio.gather(*(ws.close() for ws in conns))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--idle", default="1000,10000", help="idle client counts for the memory figure")
+    args = p.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    counts = [int(c) for c in args.idle.split(",") if c]
+    with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
+        folder = Path(tmp)
+        prov, users = provision(folder, args.clients)
+        specs = local_specs(3, folder, users, base_port=free_base_port(3), mode="cp")
+        cluster = LocalCluster(specs)
+        try:
+            cluster.start()
+            cluster.wait_ready(30)
+            frame = len(json.dumps({"t": "send", "req": 1, "id": "u1-1", "conv": "d0",
+                                    "digest": "0" * 64, "bodies": {"u2": "z" * 400}}))  # fmt: skip
+            result = {
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                "cluster_cp_3_nodes": asyncio.run(cluster_load(cluster, prov, args.seconds)),
+                "websockets_echo": asyncio.run(echo_load(args.clients, args.seconds, frame)),
+            }
+            c, e = result["cluster_cp_3_nodes"], result["websockets_echo"]
+            result["overhead"] = {
+                "throughput_ratio_echo_over_cluster": round(
+                    e["round_trips_per_s"] / c["acked_per_s"], 1
+                ),
+                "p50_ratio_cluster_over_echo": round(c["p50_ms"] / e["p50_ms"], 1),
+            }
+            result["idle_memory_n1"] = asyncio.run(idle_memory(cluster, prov, counts))
+        finally:
+            cluster.stop()
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
