@@ -1,0 +1,141 @@
+"""The gateway (client protocol) and the AP store as pure state machines, plus keys and wire."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from system_under_test import crypto, keys, wire
+from system_under_test.antientropy import ApReplica
+from system_under_test.gateway import (
+    Ask,
+    ClientFrame,
+    CloseClient,
+    Gateway,
+    Opened,
+    ToClient,
+)
+from system_under_test.records import (
+    MSG,
+    AppendEntries,
+    Applied,
+    ClientOrigin,
+    Entries,
+    Entry,
+    Forward,
+    FromPeer,
+    Pull,
+    ReplyConn,
+    Request,
+    Respond,
+    Result,
+    SendPeer,
+    Submit,
+    Tick,
+)
+
+PROV = keys.provision(["u1", "u2", "u3"], {"g1": ["u1", "u2", "u3"], "d": ["u1", "u2"]}, seed=3)
+
+
+def frames(actions, kind=None) -> list[dict]:
+    return [a.frame for a in actions if isinstance(a, ToClient) and kind in (None, a.frame["t"])]
+
+
+def login(gw: Gateway, sid: int, user: str, have=()) -> list:
+    nonce = bytes([sid]) * 16
+    gw.handle(Opened(sid, nonce))
+    sig = crypto.sign_challenge(keys.signing_key(PROV.secrets[user]), "n1", nonce)
+    auth = {"t": "auth", "user": user, "sig": sig, "have": list(have)}
+    return gw.handle(ClientFrame(sid, json.dumps(auth)))
+
+
+def msg(msg_id: str, seq: int, conv: str = "g1", sender: str = "u1") -> Entry:
+    bodies = {m: "Ym9keQ==" for m in PROV.directory.members(conv) if m != sender}
+    data = {"id": msg_id, "conv": conv, "from": sender, "seq": seq, "digest": "d", "bodies": bodies}
+    return Entry(1, MSG, data)
+
+
+def gateway(bugs=frozenset()) -> Gateway:
+    return Gateway("n1", "cp", PROV.directory, e2e=True, bugs=bugs)
+
+
+def test_provisioning_is_deterministic_and_files_round_trip(tmp_path):
+    again = keys.provision(["u1", "u2", "u3"], {"g1": ["u1", "u2", "u3"], "d": ["u1", "u2"]}, 3)
+    assert again.secrets == PROV.secrets
+    keys.write_users_file(tmp_path / "users.json", PROV)
+    keys.write_secrets(tmp_path / "secrets.json", PROV)
+    assert keys.load_directory(tmp_path / "users.json") == PROV.directory
+    assert keys.load_secrets(tmp_path / "secrets.json") == dict(PROV.secrets)
+    assert "secrets" not in (tmp_path / "users.json").read_text()
+    with pytest.raises(ValueError, match="not a users file"):
+        keys.load_directory(tmp_path / "secrets.json")
+
+
+def test_wire_round_trip():
+    for m in (
+        AppendEntries(3, "n1", 2, 1, [msg("a", 1)], 2),
+        Forward(4, Request(MSG, {"id": "x"})),
+        Entries([Entry(0, MSG, {"id": "y"}, "n2", 5)]),
+    ):
+        assert wire.decode(wire.encode(m)) == m
+    with pytest.raises(ValueError, match="malformed"):
+        wire.decode(b'{"t": "Nope"}')
+
+
+def test_wrong_signature_is_refused_and_closed():
+    gw = gateway()
+    gw.handle(Opened(1, b"\0" * 16))
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "auth", "user": "u1", "sig": "00" * 64})))
+    assert frames(out, "error")[0]["code"] == "auth-failed"
+    assert any(isinstance(a, CloseClient) and a.code == 4001 for a in out)
+    assert gw.sessions[1].user is None
+
+
+def test_backlog_in_seq_order_once_per_session_and_not_after_ack():
+    gw = gateway()
+    gw.handle(Applied([msg("b", 2), msg("a", 1), msg("mine", 3, sender="u2")]))
+    out = login(gw, 1, "u2")
+    assert [f["id"] for f in frames(out, "msg")] == ["a", "b"]
+    assert isinstance(out[-1], Ask) and out[-1].request.kind == "barrier"
+    # the barrier's answer pushes nothing new, then synced
+    synced = gw.handle(Respond(out[-1].origin, Result("ok", seq=3)))
+    assert [f["t"] for f in frames(synced)] == ["synced"]
+    gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})]))
+    assert [f["id"] for f in frames(login(gw, 2, "u2"), "msg")] == ["b"]
+    assert frames(login(gw, 3, "u2", have=["b"]), "msg") == []
+
+
+def test_unordered_backlog_bug_reverses_each_conversation():
+    gw = gateway(frozenset({"unordered-backlog"}))
+    gw.handle(Applied([msg("a", 1), msg("b", 2), msg("c", 3)]))
+    assert [f["seq"] for f in frames(login(gw, 1, "u3"), "msg")] == [3, 2, 1]
+
+
+def test_send_outside_membership_is_refused_and_live_pushes_reach_members_only():
+    gw = gateway()
+    login(gw, 1, "u3"), login(gw, 2, "u2")
+    refused = gw.handle(ClientFrame(1, json.dumps(
+        {"t": "send", "req": 5, "id": "x", "conv": "d", "digest": "", "bodies": {"u1": ""}}
+    )))  # fmt: skip
+    assert frames(refused, "error")[0] == {
+        "t": "error", "req": 5, "code": "not-member", "message": frames(refused)[0]["message"]
+    }  # fmt: skip
+    pushed = gw.handle(Applied([msg("d1", 1, conv="d")]))
+    assert [(a.sid, a.frame["id"]) for a in pushed] == [(2, "d1")]
+    assert gw.handle(Applied([msg("d1", 1, conv="d")])) == [], "a re-applied entry is not pushed"
+
+
+def test_ap_replica_accepts_alone_and_pulls_what_it_missed_per_origin():
+    a, b = ApReplica("n1", ["n2"]), ApReplica("n2", ["n1"])
+    req = Request(MSG, {"id": "m", "conv": "g1", "from": "u1", "digest": "", "bodies": {}})
+    out = a.handle(Submit(0.0, ClientOrigin(1, 1), req))
+    assert Respond(ClientOrigin(1, 1), Result("ok", seq=1)) in out
+    assert a.handle(Submit(0.0, ClientOrigin(1, 2), req))[0].result.seq == 1, "retry deduped"
+    b.handle(Submit(0.0, ClientOrigin(1, 1), Request(MSG, {**req.data, "id": "other"})))
+    [pull] = [x.msg for x in b.handle(Tick(1.0)) if isinstance(x, SendPeer)]
+    assert pull == Pull({"n2": 1})
+    [reply] = a.handle(FromPeer(1.0, "n2", pull, conn=9))
+    assert isinstance(reply, ReplyConn) and [e.data["id"] for e in reply.msg.entries] == ["m"]
+    b.handle(FromPeer(1.0, "n1", reply.msg, conn=None))
+    assert sorted((e.data["id"], e.data["seq"]) for e in b.log) == [("m", 1), ("other", 1)]
