@@ -75,6 +75,12 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def caught_up(cluster: LocalCluster) -> bool:
+    """Every running node has applied all the primary committed."""
+    statuses = [cluster.status(n) or {} for n in cluster.procs]
+    return len({s.get("commit") for s in statuses}) == 1
+
+
 def ids(got: list[Delivery], conv: str | None = None) -> list[str]:
     return [d.id for d in got if conv is None or d.conv == conv]
 
@@ -324,6 +330,7 @@ def test_unordered_backlog_bug_pushes_the_backlog_out_of_order(start_cluster):
         await u1.connect()
         for i in range(3):
             await u1.send(f"m{i}", "g1", b"%d" % i)
+        await until(lambda: caught_up(run.cluster))
         got: list[Delivery] = []
         u2 = run.client("u2", got)
         await u2.connect()
