@@ -185,6 +185,7 @@ class DockerCluster:
     _client_ports: dict[tuple[str, str], int] = field(default_factory=dict)
     _status_ports: dict[str, int] = field(default_factory=dict)
     _containers: dict[str, Container] = field(default_factory=dict)
+    _proxies: ProxyControl | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopped: bool = False
 
@@ -197,6 +198,13 @@ class DockerCluster:
     @property
     def toxiproxy_url(self) -> str:
         return self._toxiproxy_url
+
+    @property
+    def proxies(self) -> ProxyControl:
+        """A client of this run's Toxiproxy API (as the local cluster's ``proxies``)."""
+        if self._proxies is None:
+            self._proxies = ProxyControl(self._toxiproxy_url)
+        return self._proxies
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -281,6 +289,8 @@ class DockerCluster:
             if self._stopped:
                 return
             self._stopped = True
+        if self._proxies is not None:
+            self._proxies.close()
         remove_run(self.client, self.run_id, logs_dir=self.spec.run_dir / "logs")
 
     def __enter__(self) -> DockerCluster:
@@ -389,9 +399,8 @@ def _start_toxiproxy(cluster: DockerCluster) -> None:
 
 def _create_proxies(cluster: DockerCluster) -> None:
     """Create every proxy of the run (enabled, no toxics) through the nemesis's client."""
-    with ProxyControl(cluster.toxiproxy_url) as proxies:
-        for route in cluster.routes:
-            proxies.create(route.name, f"0.0.0.0:{route.listen}", route.upstream)
+    for route in cluster.routes:
+        cluster.proxies.create(route.name, f"0.0.0.0:{route.listen}", route.upstream)
 
 
 def _start_node(cluster: DockerCluster, node: str) -> None:
