@@ -80,6 +80,8 @@ class ProxyRoute:
 
 def plan_routes(spec: ClusterSpec) -> list[ProxyRoute]:
     """Every proxy of the run: one per directed node link, one per (client group, node)."""
+    if len(spec.nodes) > 99 or spec.client_groups > 99:
+        raise DockerBackendError("the docker backend runs at most 99 nodes and 99 client groups")
     routes: list[ProxyRoute] = []
     for i, src in enumerate(spec.nodes):
         for j, dst in enumerate(spec.nodes):
