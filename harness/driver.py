@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.workload import OfflineWindow, PlannedSend
 from system_under_test.client import (
     ChatClient,
     ConnectFailed,
@@ -25,8 +26,6 @@ from system_under_test.client import (
     SendRejected,
     digest,
 )
-
-from harness.workload import OfflineWindow, PlannedSend
 
 Record = Callable[..., dict[str, Any]]
 
@@ -78,7 +77,18 @@ class ClientDriver:
         self.last_delivery_at = 0.0
         self._order = list(self.urls)
         self.rng.shuffle(self._order)
-        self._client: ChatClient | None = None
+        # One client for the whole run: it remembers what it received but has not seen
+        # confirmed, and tells each node it reconnects to, so a failover does not redeliver.
+        self._client = ChatClient(
+            self.user,
+            self.secret,
+            self.directory,
+            self.urls,
+            e2e=self.settings.e2e,
+            on_deliver=self._on_deliver,
+            connect_timeout=self.settings.connect_timeout,
+            request_timeout=self.settings.request_timeout,
+        )
 
     def _on_deliver(self, d: Delivery) -> None:
         value = {
@@ -95,38 +105,23 @@ class ClientDriver:
 
     @property
     def node(self) -> str | None:
-        return self._client.node if self._client else None
+        return self._client.node
 
     async def connect(self) -> bool:
         """Connect to the first reachable node of this client's group, preferred node first."""
-        if self._client is not None and self._client.node is not None:
+        if self._client.node is not None:
             return True
-        await self.disconnect()
-        client = ChatClient(
-            self.user,
-            self.secret,
-            self.directory,
-            self.urls,
-            e2e=self.settings.e2e,
-            on_deliver=self._on_deliver,
-            connect_timeout=self.settings.connect_timeout,
-            request_timeout=self.settings.request_timeout,
-        )
         try:
-            await client.connect(self._order)
+            await self._client.connect(self._order)
         except ConnectFailed:
-            with contextlib.suppress(Exception):
-                await client.close()
+            await self.disconnect()
             return False
-        self._client = client
         self.counts.connects += 1
         return True
 
     async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
+        with contextlib.suppress(Exception):
+            await self._client.close()
 
     def _rotate_from(self, node: str | None) -> None:
         """Prefer the next node after ``node`` from now on (failover away from it)."""
@@ -168,7 +163,6 @@ class ClientDriver:
             )
             self.counts.fail += 1
             return "fail"
-        assert self._client is not None
         node = self._client.node
         self.record(process, "invoke", "send", invoke, node=node)
         try:
@@ -245,7 +239,6 @@ class ClientDriver:
         end = loop.time() + timeout
         while loop.time() < end:
             if await self.connect():
-                assert self._client is not None
                 try:
                     await self._client.sync(timeout=max(0.5, min(5.0, end - loop.time())))
                     return True

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-import docker
 from harness import cli
 from harness.backends import docker as backend
 from harness.backends.base import ClusterSpec

@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
-import docker
 from harness.backends.base import ClusterSpec, link_proxy_name
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
 from nemesis.proxies import ProxyControl
