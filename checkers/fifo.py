@@ -1,0 +1,92 @@
+"""``fifo-violation``: one sender, one conversation, and a recipient saw the later send first.
+
+Send A precedes send B when they share sender and conversation and A ended ``ok`` (its first
+ok line) before B was invoked (its first invoke line). A recipient of both who saw B before A,
+or saw B and never A, makes the (B, recipient) pair a violation. Messages whose every send failed
+take no part (``failed-delivered`` reports them). Linear in the (message, recipient) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.findings import at, example
+from checkers.observations import NEVER, Message, Observations
+
+
+@dataclass(frozen=True, slots=True)
+class FifoViolation:
+    """``user`` saw ``later`` at ``later_seen`` although ``earlier`` (seen at ``earlier_seen``,
+    :data:`NEVER` if never) was acknowledged before ``later`` was sent by the same sender."""
+
+    earlier: Message
+    later: Message
+    user: str
+    earlier_seen: int
+    later_seen: int
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.later.id, self.user)
+
+    def example(self) -> dict[str, Any]:
+        a, b = self.earlier, self.later
+        seen = f"{self.user} saw {b.id} ({at(self.later_seen)})"
+        if self.earlier_seen == NEVER:
+            seen += f" and never {a.id}"
+        else:
+            seen += f" before {a.id} ({at(self.earlier_seen)})"
+        why = (
+            f"{seen}, but {b.sender} sent {b.id} ({at(b.invoke_index)}) after {a.id} was "
+            f"acknowledged ({at(a.ok_index or 0)})."
+        )
+        indexes = [a.invoke_index, a.ok_index or 0, b.invoke_index, self.later_seen]
+        if self.earlier_seen != NEVER:
+            indexes.append(self.earlier_seen)
+        return example([a.id, b.id], [b.sender, self.user], indexes, why, conv=b.conv)
+
+
+def find_fifo(obs: Observations, skip: Collection[str] = frozenset()) -> list[FifoViolation]:
+    """One entry per violating (later message, recipient) pair, in order of the later sends.
+
+    Conversations in ``skip`` are taken to have none (see :mod:`checkers.ordered`).
+    """
+    found: list[FifoViolation] = []
+    for conv, messages in obs.by_conv.items():
+        if conv not in skip:
+            found += _conversation(obs, messages)
+    found.sort(key=lambda v: (v.later.invoke_index, v.later_seen))
+    return found
+
+
+def _conversation(obs: Observations, messages: list[Message]) -> list[FifoViolation]:
+    events: list[tuple[int, bool, Message]] = []
+    for m in messages:
+        if not m.failed:
+            events.append((m.invoke_index, False, m))
+            if m.ok_index is not None:
+                events.append((m.ok_index, True, m))
+    events.sort(key=lambda event: event[0])
+    # sender -> recipient -> (latest sighting among its acknowledged sends, which send)
+    acked: dict[str, dict[str, tuple[int, Message]]] = {}
+    found: list[FifoViolation] = []
+    no_one: dict[str, int] = {}
+    for _, is_ok, m in events:
+        seen = obs.first_seen.get(m.id, no_one)
+        latest = acked.setdefault(m.sender, {})
+        if is_ok:
+            for user in m.to:
+                where = seen.get(user, NEVER)
+                if where > latest.get(user, (-1, m))[0]:
+                    latest[user] = (where, m)
+            continue
+        for user in m.to:
+            where = seen.get(user)
+            if where is None:
+                continue
+            witness = latest.get(user)
+            if witness is not None and witness[0] > where:
+                found.append(FifoViolation(witness[1], m, user, witness[0], where))
+    return found

@@ -1,0 +1,488 @@
+"""Reading a history (history-format.md, version 1) into records the checkers can rely on.
+
+:func:`load_history` streams ``history.jsonl`` (from a run directory or a bare file) and checks
+every line against the format before anything is judged. A line that breaks the format raises
+:class:`HistoryError`, whose message names the file, the line and the problem and says what to do
+next; a reader never returns half a history.
+
+Readings of the format that this module commits to (the checkers build on them):
+
+- Strict, because the history could not be interpreted otherwise: a line that is not a JSON
+  object; a missing or ill-typed field (``null`` counts as absent only for the optional fields
+  ``node``, ``error``, ``digest`` and ``seq``); ``index`` not equal to the line's position;
+  ``time`` decreasing; a ``type`` or ``process`` outside the format; a completion with no pending
+  invoke of the same ``f`` on its process; a client invoke while that process has an operation in
+  flight; a ``deliver`` that is not a single ``ok`` line of a client; a send whose recipients
+  include its sender; two sends of one ``id`` that disagree on ``conv``, ``from``, ``to`` or
+  ``digest``; a blank line followed by more operations.
+- Tolerant, because no definition depends on it: unknown fields; client operations other than
+  ``send`` and ``deliver`` (paired like any operation, otherwise ignored); a process reused after
+  an operation ended ``info``; a delivery line whose ``conv`` or ``from`` differs from the send's
+  (the send's are used); a delivery of a message before its send was invoked; nemesis and harness
+  operations overlapping each other.
+- An ``invoke`` never completed by the end of the file ends ``info`` (``end_index`` is ``None``).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HISTORY_FILE = "history.jsonl"
+CONTROL_PROCESSES = frozenset({"nemesis", "harness"})
+OP_TYPES = frozenset({"invoke", "ok", "fail", "info"})
+
+_FIX_LINE = (
+    "The file does not follow history-format.md v1: fix that line (or the recorder that wrote it) "
+    "and run the check again."
+)
+_FIX_JSON = (
+    "A run killed while writing can leave a partial last line: delete it, or fix the line, "
+    "and run the check again."
+)
+
+
+class HistoryError(Exception):
+    """A history that cannot be read as format v1.
+
+    ``str()`` is one sentence a person can act on: ``"<file>:<line>: <problem>. <what to do>"``
+    (without ``:<line>`` when the whole file is at fault). ``line`` is 1-based, as editors count;
+    the operation on it has ``index == line - 1``.
+    """
+
+    def __init__(self, source: str, line: int | None, problem: str, hint: str = _FIX_LINE):
+        self.source = source
+        self.line = line
+        self.problem = problem
+        self.hint = hint
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {problem}. {hint}")
+
+
+@dataclass(slots=True)
+class Send:
+    """One attempt to send a message: its ``invoke`` line and what completed it.
+
+    ``outcome`` is ``"ok"``, ``"fail"`` or ``"info"``; an attempt with no completion by the end
+    of the file is ``"info"`` with ``end_index`` ``None``. ``seq`` is the sequence number an ``ok``
+    completion reported, if any. Retries are further ``Send`` records with the same ``id``.
+    """
+
+    index: int
+    process: int
+    id: str
+    conv: str
+    sender: str
+    to: tuple[str, ...]
+    digest: str | None
+    outcome: str = "info"
+    end_index: int | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One ``deliver`` line: ``user`` saw message ``id`` at history index ``index``."""
+
+    index: int
+    process: int
+    id: str
+    conv: str
+    sender: str
+    user: str
+    seq: int | None
+    digest: str | None
+
+
+@dataclass(slots=True)
+class ControlOp:
+    """A nemesis or harness line (``process`` is ``"nemesis"`` or ``"harness"``), kept verbatim."""
+
+    index: int
+    time: int
+    process: str
+    type: str
+    f: str
+    value: Any
+
+
+@dataclass
+class History:
+    """A whole history, read and validated.
+
+    ``sends`` are in the order of their invoke lines, ``deliveries`` and ``control`` in line order.
+    ``drain_index`` is the index of the ``ok`` line of the last completed drain, or ``None`` when
+    no drain completed (loss then cannot be proven).
+    """
+
+    source: str
+    operations: int = 0
+    sends: list[Send] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    control: list[ControlOp] = field(default_factory=list)
+    other_client_ops: int = 0
+    drain_index: int | None = None
+
+    @property
+    def drain_completed(self) -> bool:
+        return self.drain_index is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"History({self.source!r}, {self.operations} operations, {len(self.sends)} sends, "
+            f"{len(self.deliveries)} deliveries, drain_index={self.drain_index})"
+        )
+
+
+def load_history(path: str | Path) -> History:
+    """Read and validate a run directory's ``history.jsonl``, or a bare history file.
+
+    Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
+    and when the file cannot be opened.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY_FILE
+        if not path.is_file():
+            raise HistoryError(
+                str(path.parent),
+                None,
+                f"this run directory has no {HISTORY_FILE}",
+                "Pass a run directory that holds a history, or the history file itself.",
+            )
+    try:
+        with path.open("rb") as lines, collector_paused():
+            return parse_history(lines, str(path))
+    except OSError as exc:
+        raise HistoryError(
+            str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
+        ) from exc
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a bulk build of acyclic records.
+
+    Reading builds millions of small objects and no reference cycles; the collector would only
+    rescan them, again and again, as the heap grows. It is restored as it was on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse_history(lines: Iterable[bytes | str], source: str = "<history>") -> History:
+    """Validate history lines (with or without their newline) and return the :class:`History`.
+
+    Same rules and errors as :func:`load_history`; ``source`` names the input in messages.
+    """
+    return _Reader(source).read(lines)
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_opt_str(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _field_problem(obj: dict[str, Any], name: str, wanted: str, where: str = "") -> str:
+    prefix = f"{where} " if where else ""
+    if name not in obj:
+        return f"{prefix}has no field {name!r}"
+    return f"{prefix}has field {name!r} of type {_type_name(obj[name])}, but it must be {wanted}"
+
+
+_SEND_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_SEND_FIELDS += (("to", True, list), ("digest", False, str))
+_DELIVER_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_DELIVER_FIELDS += (("user", True, str), ("seq", False, int), ("digest", False, str))
+_WANTED = {str: "a string", int: "an int", list: "a list of user names"}
+
+
+class _Reader:
+    """One pass over the lines; holds only what validation needs (processes in flight, ids)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.history = History(source)
+        self.strings: dict[str, str] = {}
+        # client process -> (f, Send or None, invoke index); control (process, f) -> invoke index
+        self.in_flight: dict[int, tuple[str, Send | None, int]] = {}
+        self.control_pending: dict[tuple[str, str], int] = {}
+        self.first_send: dict[str, Send] = {}
+
+    def fail(self, line: int, problem: str, hint: str = _FIX_LINE) -> HistoryError:
+        return HistoryError(self.source, line, f"line {line} {problem}", hint)
+
+    def read(self, lines: Iterable[bytes | str]) -> History:
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        history = self.history
+        deliveries = history.deliveries
+        blank_line = 0
+        last_time = -(1 << 63)
+        index = 0
+        line = 0
+        for line, raw in enumerate(lines, 1):
+            try:
+                op = loads(raw)
+            except decode_error as exc:
+                if not raw.strip():
+                    blank_line = blank_line or line
+                    continue
+                raise self.fail(
+                    line, f"is not JSON ({exc.msg}, column {exc.colno})", _FIX_JSON
+                ) from None
+            if blank_line:
+                raise self.fail(
+                    blank_line, "is blank, but blank lines are allowed only at the end of the file"
+                )
+            if type(op) is not dict:
+                raise self.fail(line, f"is a JSON {_type_name(op)}, not an object")
+            get = op.get
+            if get("index") != index or type(op["index"]) is not int:
+                raise self.fail(line, self.index_problem(op, index))
+            time = get("time")
+            if type(time) is not int:
+                raise self.fail(line, _field_problem(op, "time", "an int"))
+            if time < last_time:
+                raise self.fail(
+                    line,
+                    f"has time {time}, earlier than the line before it ({last_time}); "
+                    "time must never decrease down the file",
+                )
+            last_time = time
+            op_type = get("type")
+            f = get("f")
+            if type(op_type) is not str or op_type not in OP_TYPES or type(f) is not str:
+                raise self.fail(line, self.header_problem(op))
+            if "value" not in op:
+                raise self.fail(line, "has no field 'value'")
+            node, error = get("node"), get("error")
+            if (node is not None and type(node) is not str) or (
+                error is not None and type(error) is not str
+            ):
+                raise self.fail(line, self.optional_problem(op))
+            process = get("process")
+            if type(process) is int and process >= 0:
+                if f == "deliver":
+                    deliveries.append(self.delivery(line, index, process, op_type, op["value"]))
+                else:
+                    self.client_op(line, index, process, op_type, f, op["value"])
+            elif type(process) is str and process in CONTROL_PROCESSES:
+                self.control_op(line, index, time, process, op_type, f, op["value"])
+            else:
+                raise self.fail(line, self.process_problem(op))
+            index += 1
+        history.operations = index
+        return history
+
+    @staticmethod
+    def index_problem(op: dict[str, Any], expected: int) -> str:
+        value = op.get("index")
+        if type(value) is not int:
+            return _field_problem(op, "index", "an int")
+        return f"has index {value}, but it is operation number {expected} of the file (from 0)"
+
+    @staticmethod
+    def header_problem(op: dict[str, Any]) -> str:
+        op_type = op.get("type")
+        if type(op_type) is str and op_type not in OP_TYPES:
+            return f"has type {op_type!r}, but it must be 'invoke', 'ok', 'fail' or 'info'"
+        if type(op_type) is not str:
+            return _field_problem(op, "type", "a string")
+        return _field_problem(op, "f", "a string")
+
+    @staticmethod
+    def optional_problem(op: dict[str, Any]) -> str:
+        name = "node" if not _is_opt_str(op.get("node")) else "error"
+        return _field_problem(op, name, "a string")
+
+    @staticmethod
+    def process_problem(op: dict[str, Any]) -> str:
+        if "process" not in op:
+            return "has no field 'process'"
+        return (
+            f"has process {op['process']!r}, but it must be a client number (an int >= 0), "
+            "'nemesis' or 'harness'"
+        )
+
+    def value_problem(
+        self, line: int, value: Any, fields: tuple[tuple[str, bool, type], ...], what: str
+    ) -> HistoryError:
+        """The error for a send or deliver value that failed the fast checks."""
+        if type(value) is not dict:
+            return self.fail(line, f"is a {what} whose value is {_type_name(value)}, not an object")
+        for name, required, kind in fields:
+            item = value.get(name)
+            if type(item) is kind or (item is None and not required):
+                continue
+            return self.fail(
+                line, _field_problem(value, name, _WANTED[kind], f"is a {what} whose value")
+            )
+        return self.fail(line, f"is a {what} whose 'to' must list user names (strings)")
+
+    def delivery(self, line: int, index: int, process: int, op_type: str, value: Any) -> Delivery:
+        if op_type != "ok":
+            raise self.fail(
+                line,
+                f"is a deliver of type {op_type!r}; a delivery is one 'ok' line with no invoke",
+            )
+        if type(value) is dict:
+            get = value.get
+            msg, conv, sender, user = get("id"), get("conv"), get("from"), get("user")
+            seq, digest = get("seq"), get("digest")
+            if (
+                type(msg) is str
+                and type(conv) is str
+                and type(sender) is str
+                and type(user) is str
+                and (seq is None or type(seq) is int)
+                and (digest is None or type(digest) is str)
+            ):
+                intern = self.strings.setdefault
+                return Delivery(
+                    index,
+                    process,
+                    intern(msg, msg),
+                    intern(conv, conv),
+                    intern(sender, sender),
+                    intern(user, user),
+                    seq,
+                    digest if digest is None else intern(digest, digest),
+                )
+        raise self.value_problem(line, value, _DELIVER_FIELDS, "deliver")
+
+    def client_op(
+        self, line: int, index: int, process: int, op_type: str, f: str, value: Any
+    ) -> None:
+        pending = self.in_flight.get(process)
+        if op_type == "invoke":
+            if pending is not None:
+                raise self.fail(
+                    line,
+                    f"invokes {f} on process {process}, whose {pending[0]} invoked at index "
+                    f"{pending[2]} has not completed; a client process has at most one "
+                    "operation in flight",
+                )
+            send = self.send(line, index, process, value) if f == "send" else None
+            if send is None:
+                self.history.other_client_ops += 1
+            self.in_flight[process] = (f, send, index)
+            return
+        if pending is None or pending[0] != f:
+            busy = "nothing" if pending is None else f"a {pending[0]} (index {pending[2]})"
+            raise self.fail(
+                line,
+                f"completes a {f} ({op_type}) on process {process}, which has {busy} in flight; "
+                "a completion needs an earlier invoke of the same f on the same process",
+            )
+        del self.in_flight[process]
+        send = pending[1]
+        if send is not None:
+            self.complete_send(line, index, send, op_type, value)
+        else:
+            self.history.other_client_ops += 1
+
+    def send(self, line: int, index: int, process: int, value: Any) -> Send:
+        if not self.send_value_ok(value):
+            raise self.value_problem(line, value, _SEND_FIELDS, "send")
+        intern = self.strings.setdefault
+        digest = value.get("digest")
+        send = Send(
+            index,
+            process,
+            intern(value["id"], value["id"]),
+            intern(value["conv"], value["conv"]),
+            intern(value["from"], value["from"]),
+            tuple(dict.fromkeys(intern(user, user) for user in value["to"])),
+            digest if digest is None else intern(digest, digest),
+        )
+        if send.sender in send.to:
+            raise self.fail(
+                line, f"is a send of {send.id} whose recipients include its sender {send.sender}"
+            )
+        first = self.first_send.setdefault(send.id, send)
+        if first is not send:
+            self.check_retry(line, first, send)
+        self.history.sends.append(send)
+        return send
+
+    @staticmethod
+    def send_value_ok(value: Any) -> bool:
+        if type(value) is not dict:
+            return False
+        get = value.get
+        to = get("to")
+        digest = get("digest")
+        return (
+            type(get("id")) is str
+            and type(get("conv")) is str
+            and type(get("from")) is str
+            and type(to) is list
+            and all(type(user) is str for user in to)
+            and (digest is None or type(digest) is str)
+        )
+
+    def check_retry(self, line: int, first: Send, retry: Send) -> None:
+        for name in ("conv", "sender", "digest"):
+            if getattr(first, name) != getattr(retry, name):
+                label = "from" if name == "sender" else name
+                raise self.fail(
+                    line,
+                    f"sends {retry.id} with {label} {getattr(retry, name)!r}, but its send at "
+                    f"index {first.index} had {getattr(first, name)!r}; a retry must repeat the "
+                    "same message (ids are unique in a history)",
+                )
+        if set(first.to) != set(retry.to):
+            raise self.fail(
+                line,
+                f"sends {retry.id} to {list(retry.to)}, but its send at index {first.index} went "
+                f"to {list(first.to)}; a retry must repeat the same message",
+            )
+
+    def complete_send(self, line: int, index: int, send: Send, op_type: str, value: Any) -> None:
+        if type(value) is dict:
+            named = value.get("id", send.id)
+            if named != send.id:
+                raise self.fail(
+                    line,
+                    f"completes the send of {send.id} (index {send.index}) but names {named!r}",
+                )
+            seq = value.get("seq")
+            if seq is not None and type(seq) is not int:
+                raise self.fail(
+                    line, _field_problem(value, "seq", "an int", f"is a {op_type} whose value")
+                )
+            if op_type == "ok":
+                send.seq = seq
+        send.outcome = op_type
+        send.end_index = index
+
+    def control_op(
+        self, line: int, index: int, time: int, process: str, op_type: str, f: str, value: Any
+    ) -> None:
+        key = (process, f)
+        if op_type == "invoke":
+            self.control_pending[key] = index
+        elif self.control_pending.pop(key, None) is None:
+            raise self.fail(
+                line,
+                f"completes a {process} {f} ({op_type}) that was never invoked (or already "
+                "completed); a completion needs an earlier invoke of the same f",
+            )
+        elif process == "harness" and f == "drain" and op_type == "ok":
+            self.history.drain_index = index
+        self.history.control.append(ControlOp(index, time, process, op_type, f, value))

@@ -1,0 +1,133 @@
+"""What a history says, arranged for the checkers: messages by id and who saw what, first.
+
+Built once per history by :func:`observe`; every checker reads it and none changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from checkers.history import Delivery, History, Send
+
+NEVER = 1 << 62
+"""The position of a sighting that never happened; later than any history index."""
+
+
+@dataclass(slots=True)
+class Message:
+    """One message id and what all its sends (retries included) say about it.
+
+    ``outcome`` is ``"ok"`` if any attempt ended ok, else ``"info"`` if any attempt ended info or
+    never completed, else ``"fail"`` (every attempt failed). ``invoke_index`` is the first invoke
+    of the id; ``ok_index`` the first ``ok`` completion, or ``None``.
+    """
+
+    id: str
+    conv: str
+    sender: str
+    to: tuple[str, ...]
+    digest: str | None
+    invoke_index: int
+    attempts: list[Send] = field(default_factory=list)
+    ok_index: int | None = None
+    outcome: str = "fail"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "fail"
+
+
+@dataclass(slots=True)
+class Conversation:
+    """What was seen in one conversation.
+
+    ``sightings`` are the first sightings of each (message, user), in line order; ``orders``
+    holds the same per user; ``first`` maps each seen message to its first sighting by anyone,
+    in line order.
+    """
+
+    sightings: list[Delivery] = field(default_factory=list)
+    orders: dict[str, list[Delivery]] = field(default_factory=dict)
+    first: dict[str, Delivery] = field(default_factory=dict)
+
+
+@dataclass
+class Observations:
+    """The derived facts every checker reads.
+
+    - ``messages``: by id, in the order of their first invoke; ``by_conv`` groups them.
+    - ``first_seen[id][user]``: index of the first line on which ``user`` saw ``id``.
+    - ``arrivals[(id, user)]``: every index on which ``user`` saw ``id``, only for pairs seen more
+      than once.
+    - ``conversations``: what was seen, per conversation. A message belongs to its send's
+      conversation, or to the delivery's when no send of that id exists.
+    """
+
+    history: History
+    messages: dict[str, Message]
+    by_conv: dict[str, list[Message]]
+    first_seen: dict[str, dict[str, int]]
+    arrivals: dict[tuple[str, str], list[int]]
+    conversations: dict[str, Conversation]
+
+    def seen_at(self, message_id: str, user: str) -> int:
+        """Where ``user`` first saw ``message_id``, or :data:`NEVER`."""
+        return self.first_seen.get(message_id, {}).get(user, NEVER)
+
+
+def observe(history: History) -> Observations:
+    """Arrange ``history`` for the checkers (linear in its size)."""
+    messages = _messages(history.sends)
+    by_conv: dict[str, list[Message]] = {}
+    for message in messages.values():
+        by_conv.setdefault(message.conv, []).append(message)
+    first_seen: dict[str, dict[str, int]] = {}
+    arrivals: dict[tuple[str, str], list[int]] = {}
+    conversations: dict[str, Conversation] = {}
+    get_message = messages.get
+    for delivery in history.deliveries:
+        msg_id, user, index = delivery.id, delivery.user, delivery.index
+        seen = first_seen.get(msg_id)
+        if seen is None:
+            first_seen[msg_id] = {user: index}
+        elif user in seen:
+            key = (msg_id, user)
+            if key in arrivals:
+                arrivals[key].append(index)
+            else:
+                arrivals[key] = [seen[user], index]
+            continue
+        else:
+            seen[user] = index
+        message = get_message(msg_id)
+        conv = delivery.conv if message is None else message.conv
+        here = conversations.get(conv)
+        if here is None:
+            here = conversations[conv] = Conversation()
+        here.sightings.append(delivery)
+        if msg_id not in here.first:
+            here.first[msg_id] = delivery
+        order = here.orders.get(user)
+        if order is None:
+            here.orders[user] = [delivery]
+        else:
+            order.append(delivery)
+    return Observations(history, messages, by_conv, first_seen, arrivals, conversations)
+
+
+def _messages(sends: list[Send]) -> dict[str, Message]:
+    messages: dict[str, Message] = {}
+    for send in sends:
+        message = messages.get(send.id)
+        if message is None:
+            message = Message(send.id, send.conv, send.sender, send.to, send.digest, send.index)
+            messages[send.id] = message
+        message.attempts.append(send)
+        if send.outcome == "ok":
+            ended = send.end_index if send.end_index is not None else NEVER
+            if message.ok_index is None or ended < message.ok_index:
+                message.ok_index = ended
+            message.outcome = "ok"
+        elif send.outcome == "info" and message.outcome == "fail":
+            message.outcome = "info"
+    return messages

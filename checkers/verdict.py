@@ -1,0 +1,90 @@
+"""The verdict: every checker run on one history, merged into the results of history-format.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from checkers.causal import find_causal
+from checkers.corrupt import find_corrupt
+from checkers.divergence import find_divergence
+from checkers.duplicated import find_duplicated
+from checkers.failed_delivered import find_failed_delivered
+from checkers.fifo import find_fifo
+from checkers.findings import Finding
+from checkers.history import History, collector_paused
+from checkers.lost import find_missing
+from checkers.observations import observe
+from checkers.ordered import ordered_conversations
+from checkers.seq_conflict import find_seq_conflicts
+from checkers.stats import find_stats
+from checkers.unexpected import find_unexpected
+
+FORMAT_VERSION = 1
+ANOMALIES = (
+    "lost",
+    "duplicated",
+    "unexpected",
+    "failed-delivered",
+    "fifo-violation",
+    "causal-violation",
+    "order-divergence",
+    "seq-conflict",
+    "corrupt",
+)
+EXIT_CODES = {True: 0, False: 1, "unknown": 3}
+"""``check``'s exit code for each ``valid`` value; 2 is for an unreadable input."""
+
+
+def check_history(history: History, max_examples: int = 10) -> dict[str, Any]:
+    """Judge ``history`` and return the results of history-format.md.
+
+    The caller may rely on: ``valid`` (``True``, ``False`` or ``"unknown"``); ``anomaly_counts``
+    with every name of :data:`ANOMALIES`; ``anomalies`` with the same names, each a list of at most
+    ``max_examples`` examples, each holding ``ids``, ``users``, ``indexes`` (history indexes) and
+    ``why`` (one sentence); ``unseen`` (a count) and ``unseen_examples``; ``stats`` with
+    ``sends`` (``ok``/``fail``/``info``) and ``availability``; ``format_version``; ``source``.
+    """
+    with collector_paused():
+        return _check(history, max_examples)
+
+
+def _check(history: History, max_examples: int) -> dict[str, Any]:
+    obs = observe(history)
+    lost, unseen = find_missing(obs)
+    in_order = ordered_conversations(obs)
+    fifo = find_fifo(obs, skip=in_order)
+    findings: dict[str, Sequence[Finding]] = {
+        "lost": lost,
+        "duplicated": find_duplicated(obs),
+        "unexpected": find_unexpected(obs),
+        "failed-delivered": find_failed_delivered(obs),
+        "fifo-violation": fifo,
+        "causal-violation": find_causal(obs, (v.pair for v in fifo), skip=in_order),
+        "order-divergence": find_divergence(obs),
+        "seq-conflict": find_seq_conflicts(obs),
+        "corrupt": find_corrupt(obs),
+    }
+    counts = {name: len(findings[name]) for name in ANOMALIES}
+    limit = max(0, max_examples)
+    if any(counts.values()):
+        valid: bool | str = False
+    else:
+        valid = "unknown" if unseen else True
+    return {
+        "valid": valid,
+        "anomaly_counts": counts,
+        "anomalies": {
+            name: [finding.example() for finding in findings[name][:limit]] for name in ANOMALIES
+        },
+        "unseen": len(unseen),
+        "unseen_examples": [finding.example() for finding in unseen[:limit]],
+        "stats": find_stats(obs),
+        "format_version": FORMAT_VERSION,
+        "source": history.source,
+    }
+
+
+def exit_code(results: dict[str, Any]) -> int:
+    """``check``'s exit code for ``results``: 0 valid, 1 anomalies, 3 unknown."""
+    return EXIT_CODES[results["valid"]]
