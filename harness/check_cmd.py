@@ -1,0 +1,95 @@
+"""``splitbrain check RUN_DIR|history.jsonl [--json] [--max-examples N]``.
+
+Prints the verdict table (or the results as JSON with ``--json``); on a run directory it also
+writes ``results.json`` there, replacing it atomically. Exits 0 valid, 1 anomalies, 3 unknown,
+and 2 when the input cannot be read, in which case nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from checkers import HistoryError, check_history, exit_code, load_history
+from harness.summary import format_summary
+
+RESULTS_FILE = "results.json"
+UNREADABLE = 2
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check a stored history for anomalies",
+        description=(
+            "Check a run directory or a bare history.jsonl. Exit status: 0 valid, 1 anomalies, "
+            "3 unknown (no completed drain to prove loss), 2 unreadable input."
+        ),
+    )
+    parser.add_argument("path", metavar="RUN_DIR|history.jsonl", type=Path)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--max-examples",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="examples kept per anomaly (default 10)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    try:
+        history = load_history(path)
+    except HistoryError as exc:
+        print(f"splitbrain check: {exc} Nothing was written.", file=sys.stderr)
+        return UNREADABLE
+    results = check_history(history, max_examples=args.max_examples)
+    if path.is_dir():
+        try:
+            write_results(path / RESULTS_FILE, results)
+        except OSError as exc:
+            print(
+                f"splitbrain check: could not write {path / RESULTS_FILE}: {exc}", file=sys.stderr
+            )
+    if args.json:
+        sys.stdout.write(to_json(results).decode())
+    else:
+        sys.stdout.write(format_summary(results))
+    return exit_code(results)
+
+
+def to_json(results: dict[str, Any]) -> bytes:
+    """``results`` as the bytes of ``results.json`` (indented, newline at the end)."""
+    return orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def write_results(target: Path, results: dict[str, Any]) -> None:
+    """Replace ``target`` with ``results`` so that a reader sees the old file or the new one."""
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(to_json(results))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
