@@ -29,7 +29,8 @@ class FailedDelivered:
         others = f", as did {more} other user{'s' if more > 1 else ''}" if more else ""
         why = f"{m.sender} sent {m.id} and {which}, yet {user} saw it ({at(index)}){others}."
         users = [u for u, _ in self.sightings]
-        indexes = [m.invoke_index, *fails, *(i for _, i in self.sightings)]
+        invokes = [a.index for a in m.attempts]
+        indexes = [*invokes, *fails, *(i for _, i in self.sightings)]
         return example([m.id], users, indexes, why)
 
 
