@@ -25,7 +25,8 @@ from typing import Any
 
 from checkers.findings import at, example
 from checkers.history import Delivery
-from checkers.observations import NEVER, Message, Observations
+from checkers.observations import NEVER, Message, Observations, send_events
+from checkers.ordered import Scope
 
 Vector = list[int]
 
@@ -85,7 +86,9 @@ class CausalViolation:
         seen += (
             f" and never {name}" if self.bound == NEVER else f" before {name} ({at(self.bound)})"
         )
-        if len(steps) == 1:
+        if not steps:
+            why = f"{seen}, which happened before {b.id}."
+        elif len(steps) == 1:
             why = f"{seen}, but {steps[0].words(first=True)}."
         else:
             links = ", then ".join(step.words(first=False) for step in steps)
@@ -96,7 +99,7 @@ class CausalViolation:
         ids = [step.cause.id for step in steps] + [b.id]
         users = [self.user] + [step.effect.sender for step in steps]
         return example(
-            [ids[0], b.id],
+            list(dict.fromkeys([ids[0], b.id])),
             list(dict.fromkeys(users)),
             indexes,
             why,
@@ -108,19 +111,20 @@ class CausalViolation:
 def find_causal(
     obs: Observations,
     fifo_pairs: Iterable[tuple[str, str]] = (),
-    skip: Collection[str] = frozenset(),
+    scope: Scope | None = None,
 ) -> list[CausalViolation]:
     """One entry per violating (later message, recipient) pair not in ``fifo_pairs``.
 
-    Ordered by the later send's invoke, then the recipient's sighting. Conversations in ``skip``
-    are taken to have none (see :mod:`checkers.ordered`).
+    Ordered by the later send's invoke, then the recipient's sighting. With a ``scope`` (see
+    :mod:`checkers.ordered`) only the recipients it names are examined.
     """
     excluded = set(fifo_pairs)
     found: list[CausalViolation] = []
     for conv, messages in obs.by_conv.items():
-        if conv in skip:
+        if scope is not None and conv not in scope:
             continue
-        trace = _Trace(obs, conv, [m for m in messages if not m.failed])
+        suspects = None if scope is None else scope[conv]
+        trace = _Trace(obs, conv, [m for m in messages if not m.failed], suspects)
         found += trace.sweep(excluded)
     found.sort(key=lambda v: (v.later.invoke_index, v.later_seen))
     return found
@@ -141,14 +145,21 @@ def _join_both(a: Vector, b: Vector) -> Vector:
 class _Trace:
     """One conversation's sweep: the cause vectors of its sends, kept to explain examples."""
 
-    def __init__(self, obs: Observations, conv: str, messages: list[Message]) -> None:
+    def __init__(
+        self,
+        obs: Observations,
+        conv: str,
+        messages: list[Message],
+        suspects: Collection[str] | None,
+    ) -> None:
         self.obs = obs
         self.conv = conv
         self.messages = messages
-        self.slot: dict[str, int] = {}
+        self.slot: dict[str, int] = {}  # the recipients examined, each a position in the vectors
         for m in messages:
             for user in m.to:
-                self.slot.setdefault(user, len(self.slot))
+                if suspects is None or user in suspects:
+                    self.slot.setdefault(user, len(self.slot))
         self.own: dict[str, Vector] = {}
         blank = [-1] * len(self.slot)
         no_one: dict[str, int] = {}
@@ -156,7 +167,9 @@ class _Trace:
             vector = blank.copy()
             seen = obs.first_seen.get(m.id, no_one)
             for user in m.to:
-                vector[self.slot[user]] = seen.get(user, NEVER)
+                slot = self.slot.get(user)
+                if slot is not None:
+                    vector[slot] = seen.get(user, NEVER)
             self.own[m.id] = vector
         self.causes: dict[str, Vector] = {}  # id -> join of own vectors of all its causes
         self.closure: dict[str, Vector] = {}  # id -> causes joined with its own vector
@@ -164,12 +177,7 @@ class _Trace:
     def sweep(self, excluded: set[tuple[str, str]]) -> list[CausalViolation]:
         """Every violation of the conversation. One pass in line order is exact unless someone
         saw a message before its first invoke; passes then repeat until no vector grows."""
-        sends: list[tuple[int, bool, Message]] = []
-        for m in self.messages:
-            sends.append((m.invoke_index, False, m))
-            if m.ok_index is not None:
-                sends.append((m.ok_index, True, m))
-        sends.sort(key=lambda event: event[0])
+        sends = send_events(self.messages)
         senders = {m.sender for m in self.messages}
         invoked_at = {m.id: m.invoke_index for m in self.messages}
         seen_here = self.obs.conversations.get(self.conv)
@@ -226,7 +234,9 @@ class _Trace:
         self.causes[m.id] = causes
         found = []
         for user in m.to:
-            slot = self.slot[user]
+            slot = self.slot.get(user)
+            if slot is None:
+                continue
             seen, bound = own[slot], causes[slot]
             if seen != NEVER and bound > seen and (m.id, user) not in excluded:
                 found.append(CausalViolation(m, user, seen, bound, self))

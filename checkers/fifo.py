@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.findings import at, example
-from checkers.observations import NEVER, Message, Observations
+from checkers.observations import NEVER, Message, Observations, send_events
+from checkers.ordered import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,41 +49,39 @@ class FifoViolation:
         return example([a.id, b.id], [b.sender, self.user], indexes, why, conv=b.conv)
 
 
-def find_fifo(obs: Observations, skip: Collection[str] = frozenset()) -> list[FifoViolation]:
+def find_fifo(obs: Observations, scope: Scope | None = None) -> list[FifoViolation]:
     """One entry per violating (later message, recipient) pair, in order of the later sends.
 
-    Conversations in ``skip`` are taken to have none (see :mod:`checkers.ordered`).
+    With a ``scope`` (see :mod:`checkers.ordered`) only the recipients it names are examined.
     """
     found: list[FifoViolation] = []
     for conv, messages in obs.by_conv.items():
-        if conv not in skip:
-            found += _conversation(obs, messages)
+        if scope is None:
+            found += _conversation(obs, messages, None)
+        elif conv in scope:
+            found += _conversation(obs, messages, scope[conv])
     found.sort(key=lambda v: (v.later.invoke_index, v.later_seen))
     return found
 
 
-def _conversation(obs: Observations, messages: list[Message]) -> list[FifoViolation]:
-    events: list[tuple[int, bool, Message]] = []
-    for m in messages:
-        if not m.failed:
-            events.append((m.invoke_index, False, m))
-            if m.ok_index is not None:
-                events.append((m.ok_index, True, m))
-    events.sort(key=lambda event: event[0])
+def _conversation(
+    obs: Observations, messages: list[Message], suspects: Collection[str] | None
+) -> list[FifoViolation]:
     # sender -> recipient -> (latest sighting among its acknowledged sends, which send)
     acked: dict[str, dict[str, tuple[int, Message]]] = {}
     found: list[FifoViolation] = []
     no_one: dict[str, int] = {}
-    for _, is_ok, m in events:
+    for _, is_ok, m in send_events(m for m in messages if not m.failed):
         seen = obs.first_seen.get(m.id, no_one)
         latest = acked.setdefault(m.sender, {})
+        recipients = m.to if suspects is None else [u for u in m.to if u in suspects]
         if is_ok:
-            for user in m.to:
+            for user in recipients:
                 where = seen.get(user, NEVER)
                 if where > latest.get(user, (-1, m))[0]:
                     latest[user] = (where, m)
             continue
-        for user in m.to:
+        for user in recipients:
             where = seen.get(user)
             if where is None:
                 continue

@@ -5,6 +5,7 @@ Built once per history by :func:`observe`; every checker reads it and none chang
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from checkers.history import Delivery, History, Send
@@ -70,10 +71,6 @@ class Observations:
     arrivals: dict[tuple[str, str], list[int]]
     conversations: dict[str, Conversation]
 
-    def seen_at(self, message_id: str, user: str) -> int:
-        """Where ``user`` first saw ``message_id``, or :data:`NEVER`."""
-        return self.first_seen.get(message_id, {}).get(user, NEVER)
-
 
 def observe(history: History) -> Observations:
     """Arrange ``history`` for the checkers (linear in its size)."""
@@ -113,6 +110,17 @@ def observe(history: History) -> Observations:
         else:
             order.append(delivery)
     return Observations(history, messages, by_conv, first_seen, arrivals, conversations)
+
+
+def send_events(messages: Iterable[Message]) -> list[tuple[int, bool, Message]]:
+    """``(index, is_ok, message)`` for each message's first invoke and first ok, in line order."""
+    events: list[tuple[int, bool, Message]] = []
+    for m in messages:
+        events.append((m.invoke_index, False, m))
+        if m.ok_index is not None:
+            events.append((m.ok_index, True, m))
+    events.sort(key=lambda event: event[0])
+    return events
 
 
 def _messages(sends: list[Send]) -> dict[str, Message]:

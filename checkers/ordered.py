@@ -1,29 +1,30 @@
-"""Conversations where no ``fifo-violation`` or ``causal-violation`` is possible, found cheaply.
+"""Where a ``fifo-violation`` or ``causal-violation`` can be, found cheaply.
 
 A conversation's reference order ranks its seen messages by their ``seq`` when every one has a
-distinct seq, and by their first sighting by anyone otherwise. The conversation is *in order*
-when:
+distinct seq, and by their first sighting by anyone otherwise. When every happens-before edge of
+a conversation points forward in that order (each send ranks after the sends of its sender
+acknowledged before it was invoked, and after everything its sender saw before invoking it),
+a recipient who saw messages in reference order, and saw every message addressed to them that
+comes before the last one they saw, saw every cause of what they saw, and saw it first: no
+violation can name them. Only the other recipients, the *suspects*, need the full sweeps.
 
-- every sighting in it is of a sent, not failed message, by one of that message's recipients;
-- each recipient saw messages in reference order, and saw every message addressed to them that
-  comes before the last one they saw;
-- every happens-before edge points forward in reference order: each send ranks after the sends
-  of its sender acknowledged before it was invoked, and after the last message its sender saw
-  before invoking it (and so, by the rule above, after all they saw).
-
-Then every recipient saw every cause of what they saw, and saw it first: the fifo and causal
-checkers can skip these conversations and sweep only the others. Correctness never depends on
-the seqs being right; wrong ones only make a conversation fail the test and be swept in full.
-Cost: one look at each (message, recipient) pair, a sort of each recipient's order and a binary
-search per send.
+Correctness never depends on the seqs being right: wrong ones only make more suspects, or make
+the edges point backwards, and then the whole conversation is swept. Cost: one look at each
+(message, recipient) pair, a sort of each recipient's order and a binary search per send.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import accumulate
 
-from checkers.observations import NEVER, Conversation, Message, Observations
+from checkers.history import Delivery
+from checkers.observations import NEVER, Conversation, Message, Observations, send_events
+
+Scope = dict[str, frozenset[str] | None]
+"""Conversation -> the recipients to sweep there (``None``: all of them). A conversation that is
+not a key needs no sweep."""
 
 
 def reference_ranks(obs: Observations, seen: Conversation) -> dict[str, int]:
@@ -41,51 +42,52 @@ def reference_ranks(obs: Observations, seen: Conversation) -> dict[str, int]:
     return {msg_id: first.index for msg_id, first in seen.first.items()}
 
 
-def ordered_conversations(obs: Observations) -> frozenset[str]:
-    """The conversations that are in order (see the module's description)."""
-    return frozenset(
-        conv
-        for conv, messages in obs.by_conv.items()
-        if _in_order(obs, messages, obs.conversations.get(conv))
-    )
+def sweep_scope(obs: Observations) -> Scope:
+    """What the fifo and causal checkers must sweep (see the module's description)."""
+    scope: Scope = {}
+    for conv, messages in obs.by_conv.items():
+        seen = obs.conversations.get(conv)
+        if seen is not None:
+            suspects = _suspects(obs, messages, seen)
+            if suspects is None or suspects:
+                scope[conv] = suspects
+    return scope
 
 
-def _in_order(obs: Observations, messages: list[Message], seen: Conversation | None) -> bool:
-    if seen is None:
-        return True
+def _suspects(
+    obs: Observations, messages: list[Message], seen: Conversation
+) -> frozenset[str] | None:
     rank = reference_ranks(obs, seen)
-    last: dict[str, int] = {}
+    suspects: set[str] = set()
+    highest: dict[str, list[int]] = {}  # user -> highest rank seen so far, along their order
     for user, order in seen.orders.items():
         ranks = [rank[d.id] for d in order]
         if ranks != sorted(ranks):
-            return False
-        last[user] = ranks[-1]
-    live = {m.id: m for m in messages if not m.failed}
-    for msg_id, position in rank.items():
-        message = live.get(msg_id)
-        if message is None:
-            return False
-        saw = obs.first_seen[msg_id]
-        recipients_seen = 0
-        for user in message.to:
-            if user in saw:
-                recipients_seen += 1
-            elif last.get(user, -1) > position:
-                return False
-        if recipients_seen != len(saw):
-            return False
-    return _edges_forward(live.values(), rank, seen)
+            suspects.add(user)
+            ranks = list(accumulate(ranks, max))
+        highest[user] = ranks
+    live = [m for m in messages if not m.failed]
+    for m in live:
+        position = rank.get(m.id)
+        if position is None:
+            continue
+        saw = obs.first_seen[m.id]
+        for user in m.to:
+            if user not in saw and user in highest and highest[user][-1] > position:
+                suspects.add(user)
+    if not _edges_forward(live, rank, seen.orders, highest):
+        return None
+    return frozenset(suspects)
 
 
-def _edges_forward(messages: Iterable[Message], rank: dict[str, int], seen: Conversation) -> bool:
-    events: list[tuple[int, bool, Message]] = []
-    for m in messages:
-        events.append((m.invoke_index, False, m))
-        if m.ok_index is not None:
-            events.append((m.ok_index, True, m))
-    events.sort(key=lambda event: event[0])
+def _edges_forward(
+    messages: Iterable[Message],
+    rank: dict[str, int],
+    orders: dict[str, list[Delivery]],
+    highest: dict[str, list[int]],
+) -> bool:
     latest_acked: dict[str, int] = {}
-    for _, is_ok, m in events:
+    for _, is_ok, m in send_events(messages):
         position = rank.get(m.id, NEVER)
         if is_ok:
             if position > latest_acked.get(m.sender, -1):
@@ -95,9 +97,9 @@ def _edges_forward(messages: Iterable[Message], rank: dict[str, int], seen: Conv
             continue
         if latest_acked.get(m.sender, -1) > position:
             return False
-        order = seen.orders.get(m.sender)
+        order = orders.get(m.sender)
         if order:
             before = bisect_left(order, m.invoke_index, key=lambda d: d.index)
-            if before and rank[order[before - 1].id] > position:
+            if before and highest[m.sender][before - 1] > position:
                 return False
     return True

@@ -15,7 +15,7 @@ from checkers.findings import Finding
 from checkers.history import History, collector_paused
 from checkers.lost import find_missing
 from checkers.observations import observe
-from checkers.ordered import ordered_conversations
+from checkers.ordered import sweep_scope
 from checkers.seq_conflict import find_seq_conflicts
 from checkers.stats import find_stats
 from checkers.unexpected import find_unexpected
@@ -52,15 +52,15 @@ def check_history(history: History, max_examples: int = 10) -> dict[str, Any]:
 def _check(history: History, max_examples: int) -> dict[str, Any]:
     obs = observe(history)
     lost, unseen = find_missing(obs)
-    in_order = ordered_conversations(obs)
-    fifo = find_fifo(obs, skip=in_order)
+    scope = sweep_scope(obs)
+    fifo = find_fifo(obs, scope)
     findings: dict[str, Sequence[Finding]] = {
         "lost": lost,
         "duplicated": find_duplicated(obs),
         "unexpected": find_unexpected(obs),
         "failed-delivered": find_failed_delivered(obs),
         "fifo-violation": fifo,
-        "causal-violation": find_causal(obs, (v.pair for v in fifo), skip=in_order),
+        "causal-violation": find_causal(obs, (v.pair for v in fifo), scope),
         "order-divergence": find_divergence(obs),
         "seq-conflict": find_seq_conflicts(obs),
         "corrupt": find_corrupt(obs),
