@@ -118,7 +118,8 @@ class History:
 
     ``sends`` are in the order of their invoke lines, ``deliveries`` and ``control`` in line order.
     ``drain_index`` is the index of the ``ok`` line of the last completed drain, or ``None`` when
-    no drain completed (loss then cannot be proven).
+    no drain completed (loss then cannot be proven). ``other_client_ops`` counts the lines of
+    client operations other than ``send`` and ``deliver``.
     """
 
     source: str

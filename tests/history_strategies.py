@@ -316,14 +316,20 @@ def plans(
     return Plan(users, tuple(convs), tuple(steps), drained, draw(st.booleans()))
 
 
+@st.composite
 def correct_histories(
+    draw: st.DrawFn,
     drain: bool | None = None,
     shapes: tuple[int, ...] | None = None,
     min_steps: int = 0,
     max_steps: int = 40,
-) -> st.SearchStrategy[Case]:
-    """Histories of a correct system; with ``drain=True`` they always end with a drain."""
-    return plans(drain, shapes, min_steps, max_steps).map(simulate)
+) -> Case:
+    """Histories of a correct system; with ``drain=True`` they always end with a drain.
+
+    A composite rather than ``plans().map(simulate)`` so that a failing example prints as the
+    history's transcript, not as the plan that made it.
+    """
+    return simulate(draw(plans(drain, shapes, min_steps, max_steps)))
 
 
 # --- a plain view of a history (independent of the checkers package) ---------------------------
