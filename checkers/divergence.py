@@ -1,10 +1,13 @@
-"""``order-divergence``: two users saw two messages of one conversation in opposite orders.
+"""``order-divergence``: two recipients saw two messages of one conversation in opposite orders.
 
-Counts distinct unordered message pairs. Each user's order (of first sightings) is compared with
-one reference order per conversation (:func:`checkers.ordered.reference_ranks`): a pair diverges
-exactly when some users who saw both agree with the reference and some do not. Work is linear in
-the sightings plus the number of pairs out of reference order, so histories delivered in order
-cost one pass.
+A recipient of both is a user in the ``to`` of both; a user who saw a message not addressed to
+them is ``unexpected`` and takes no part here. Counts distinct unordered message pairs.
+
+Each recipient's order (of first sightings) is compared with one reference order per
+conversation (:func:`checkers.ordered.reference_ranks`): a pair diverges exactly when some
+recipients of both who saw both agree with the reference and some do not. Work is linear in the
+sightings plus the number of pairs out of reference order, so histories delivered in order cost
+one pass.
 """
 
 from __future__ import annotations
@@ -55,8 +58,12 @@ def _conversation(obs: Observations, conv: str, seen: Conversation) -> list[Dive
     rank = reference_ranks(obs, seen)
     # (earlier, later) in reference order -> users who saw later first
     reversed_by: dict[tuple[int, int], list[str]] = {}
+    messages = obs.messages
     for user, order in seen.orders.items():
-        for pair in _inversions([rank[d.id] for d in order]):
+        ranks = [
+            rank[d.id] for d in order if d.id in messages and user in messages[d.id].recipients
+        ]
+        for pair in _inversions(ranks):
             reversed_by.setdefault(pair, []).append(user)
     if not reversed_by:
         return []
@@ -65,7 +72,8 @@ def _conversation(obs: Observations, conv: str, seen: Conversation) -> list[Dive
     for (early, late), users in reversed_by.items():
         a, b = by_rank[early], by_rank[late]
         saw_a, saw_b = obs.first_seen[a], obs.first_seen[b]
-        agreeing = [u for u in saw_a.keys() & saw_b.keys() if saw_a[u] < saw_b[u]]
+        both = messages[a].recipients & messages[b].recipients
+        agreeing = [u for u in saw_a.keys() & saw_b.keys() & both if saw_a[u] < saw_b[u]]
         if agreeing:
             u, v = min(agreeing), min(users)
             lines = (saw_a[u], saw_b[u], saw_b[v], saw_a[v])

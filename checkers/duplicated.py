@@ -1,4 +1,8 @@
-"""``duplicated``: one user saw one message more than once."""
+"""``duplicated``: one recipient saw one message more than once.
+
+A recipient is a user in the message's ``to``; a user outside it who saw the message (twice or
+not) is ``unexpected`` instead.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +29,12 @@ class Duplicate:
 
 
 def find_duplicated(obs: Observations) -> list[Duplicate]:
-    """One entry per (message, user) pair seen more than once, in order of the second sighting."""
+    """One entry per (message, recipient) pair seen more than once, in order of the second
+    sighting."""
+    messages = obs.messages
     found = [
-        Duplicate(msg_id, user, tuple(lines)) for (msg_id, user), lines in obs.arrivals.items()
+        Duplicate(msg_id, user, tuple(lines))
+        for (msg_id, user), lines in obs.arrivals.items()
+        if msg_id in messages and user in messages[msg_id].recipients
     ]
     return sorted(found, key=lambda dup: dup.indexes[1])

@@ -20,7 +20,8 @@ class Message:
 
     ``outcome`` is ``"ok"`` if any attempt ended ok, else ``"info"`` if any attempt ended info or
     never completed, else ``"fail"`` (every attempt failed). ``invoke_index`` is the first invoke
-    of the id; ``ok_index`` the first ``ok`` completion, or ``None``.
+    of the id; ``ok_index`` the first ``ok`` completion, or ``None``. ``recipients`` is ``to`` as
+    a set: the users the message is addressed to, its only *recipients* in the format's words.
     """
 
     id: str
@@ -32,6 +33,7 @@ class Message:
     attempts: list[Send] = field(default_factory=list)
     ok_index: int | None = None
     outcome: str = "fail"
+    recipients: frozenset[str] = frozenset()
 
     @property
     def failed(self) -> bool:
@@ -129,6 +131,7 @@ def _messages(sends: list[Send]) -> dict[str, Message]:
         message = messages.get(send.id)
         if message is None:
             message = Message(send.id, send.conv, send.sender, send.to, send.digest, send.index)
+            message.recipients = frozenset(send.to)
             messages[send.id] = message
         message.attempts.append(send)
         if send.outcome == "ok":

@@ -39,6 +39,6 @@ def find_unexpected(obs: Observations) -> list[Unexpected]:
     for msg_id, seen in obs.first_seen.items():
         message = obs.messages.get(msg_id)
         for user, index in seen.items():
-            if message is None or user not in message.to:
+            if message is None or user not in message.recipients:
                 found.append(Unexpected(msg_id, user, index, message))
     return sorted(found, key=lambda item: item.index)

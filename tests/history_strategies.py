@@ -446,7 +446,9 @@ def reference_counts(ops: list[Op]) -> dict[str, int]:
     for op in view.deliveries:
         key = (op["value"]["id"], op["value"]["user"])
         arrivals[key] = arrivals.get(key, 0) + 1
-    counts["duplicated"] = sum(1 for n in arrivals.values() if n > 1)
+    counts["duplicated"] = sum(
+        1 for (m, u), n in arrivals.items() if n > 1 and m in view.sends and u in view.sends[m].to
+    )
     counts["unexpected"] = sum(
         1 for (m, u) in view.first if m not in view.sends or u not in view.sends[m].to
     )
@@ -496,13 +498,12 @@ def _divergent_pairs(view: View) -> int:
     by_conv: dict[str, set[str]] = {}
     for op in view.deliveries:
         by_conv.setdefault(view.conv_of(op), set()).add(op["value"]["id"])
-    users = {u for (_, u) in view.first}
     count = 0
     for ids in by_conv.values():
-        for x, y in combinations(sorted(ids), 2):
+        for x, y in combinations(sorted(ids & view.sends.keys()), 2):
             orders = {
                 view.first[(x, u)] < view.first[(y, u)]
-                for u in users
+                for u in view.sends[x].to & view.sends[y].to
                 if (x, u) in view.first and (y, u) in view.first
             }
             count += len(orders) == 2

@@ -336,3 +336,17 @@ def test_examples_are_capped_but_counts_are_not(max_examples: int) -> None:
     results = check(h, max_examples)
     assert results["anomaly_counts"]["lost"] == 3
     assert len(results["anomalies"]["lost"]) == max_examples
+
+
+def test_a_user_outside_to_is_only_unexpected_however_they_saw_it() -> None:
+    """Recipients are the users in ``to``: a stranger's repeats and order are not judged."""
+    h = Builder()
+    for n in (1, 2):
+        h.send(n, f"m{n}", "g", f"u{n}", ["u3", "u4"] + (["u2"] if n == 1 else ["u1"]))
+        h.ok(n, f"m{n}", "g", n)
+    for user in ("u3", "u4"):
+        h.deliver(3, "m1", "g", "u1", user, 1).deliver(3, "m2", "g", "u2", user, 2)
+    h.deliver(2, "m1", "g", "u1", "u2", 1).deliver(1, "m2", "g", "u2", "u1", 2)
+    h.deliver(9, "m2", "g", "u2", "u9", 2).deliver(9, "m1", "g", "u1", "u9", 1)  # reversed
+    h.deliver(9, "m2", "g", "u2", "u9", 2)  # and twice
+    assert counts(h.drain()) == {"unexpected": 2}
