@@ -139,7 +139,7 @@ def _join(a: Vector | None, b: Vector | None) -> Vector | None:
 
 
 def _join_both(a: Vector, b: Vector) -> Vector:
-    return [x if x > y else y for x, y in zip(a, b, strict=True)]
+    return [x if x > y else y for x, y in zip(a, b, strict=False)]  # same lengths
 
 
 class _Trace:
