@@ -22,6 +22,7 @@ from system_under_test.records import (
     Entries,
     Entry,
     FromPeer,
+    LinkState,
     Note,
     Pull,
     ReplyConn,
@@ -82,10 +83,13 @@ class ApReplica:
     def have(self) -> dict[str, int]:
         return {origin: len(entries) for origin, entries in self.by_origin.items()}
 
-    def handle(self, event: Tick | FromPeer | Submit) -> list:
-        """Apply one event; return the actions to carry out, in order."""
+    def handle(self, event: Tick | FromPeer | Submit | LinkState) -> list:
+        """Apply one event; return the actions to carry out, in order. A link that comes up is
+        pulled from at once, so a healed partition is repaired without waiting for a tick."""
         if isinstance(event, Tick):
             return self._tick(event.now)
+        if isinstance(event, LinkState):
+            return [SendPeer(event.peer, Pull(self.have()))] if event.up else []
         if isinstance(event, Submit):
             return self._submit(event.origin, event.request)
         m = event.msg

@@ -13,7 +13,7 @@ from collections import deque
 
 from system_under_test.antientropy import ApReplica
 from system_under_test.gateway import Ask, ClientFrame, Closed, Gateway, Log, Opened
-from system_under_test.records import Applied, FromPeer, Note, Respond, Submit, Tick
+from system_under_test.records import Applied, FromPeer, LinkState, Note, Respond, Submit, Tick
 from system_under_test.replication import Replica
 
 BUGS = {
@@ -37,10 +37,12 @@ class NodeCore:
         self.now = 0.0
         self.gateway.handle(Applied(replica.committed()))
 
-    def handle(self, event: Tick | FromPeer | Opened | ClientFrame | Closed, now: float) -> list:
+    def handle(
+        self, event: Tick | FromPeer | LinkState | Opened | ClientFrame | Closed, now: float
+    ) -> list:
         """Apply one event that happened at ``now``; return the I/O actions, in order."""
         self.now = now
-        target = "r" if isinstance(event, Tick | FromPeer) else "g"
+        target = "r" if isinstance(event, Tick | FromPeer | LinkState) else "g"
         pending: deque = deque([(target, event)])
         out: list = []
         while pending:

@@ -46,6 +46,7 @@ from system_under_test.gateway import (
 from system_under_test.keys import load_directory
 from system_under_test.records import (
     FromPeer,
+    LinkState,
     ReplyConn,
     SaveCommit,
     SaveEntries,
@@ -310,13 +311,17 @@ class NodeServer:
                     await ws.send(json.dumps({"from": self.args.name}))
                     outbox = Outbox()
                     self.links[peer] = outbox
+                    log.info("link to %s up", peer)
                     pump = asyncio.create_task(outbox.pump(ws))
+                    self.feed(LinkState(time.monotonic(), peer, True))
                     try:
                         async for data in ws:
                             self.feed(FromPeer(time.monotonic(), peer, wire.decode(data), None))
                     finally:
                         self.links[peer] = None
                         pump.cancel()
+                        log.info("link to %s down", peer)
+                        self.feed(LinkState(time.monotonic(), peer, False))
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, ValueError) as exc:
                 log.debug("link to %s: %s", peer, exc)
             await asyncio.sleep(0.2)
@@ -342,6 +347,8 @@ class NodeServer:
             close_timeout=1.0,
             compression=None,
         ) as server:
+            for peer in self.links:
+                self.feed(LinkState(time.monotonic(), peer, False))
             tasks = [asyncio.create_task(self.ticker())]
             tasks += [
                 asyncio.create_task(self.dial(p, h, port))

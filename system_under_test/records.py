@@ -72,6 +72,7 @@ class AppendEntries:
     prev_term: int
     entries: list[Entry]
     commit: int
+    round: int = 0  # the primary's count of appends sent; the reply echoes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +81,28 @@ class AppendReply:
     ok: bool
     match: int  # on ok: the follower's log matches the leader's up to here
     hint: int  # on refusal: the index the leader should send from next
+    round: int = 0  # the round of the AppendEntries this answers
 
 
 @dataclass(frozen=True, slots=True)
 class RequestVote:
+    """A vote request; ``pre``: only asks whether a vote would be granted for ``term``
+    (Raft's PreVote), which changes nothing at the receiver."""
+
     term: int
     candidate: str
     last_index: int
     last_term: int
+    pre: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class VoteReply:
+    """``term`` is the voter's epoch, or on a granted pre-vote the epoch it was asked about."""
+
     term: int
     granted: bool
+    pre: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,16 @@ class FromPeer:
     peer: str
     msg: PeerMessage
     conn: int | None  # inbound connection to reply on; None when it came on our dialed link
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """This node's dialed link to ``peer`` came up or went down: while down, requests to ``peer``
+    (:class:`SendPeer`) are dropped."""
+
+    now: float
+    peer: str
+    up: bool
 
 
 @dataclass(frozen=True, slots=True)

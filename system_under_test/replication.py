@@ -12,7 +12,14 @@ What callers may rely on (without bugs):
   failover and is never truncated;
 - a primary that has not heard from a majority for one election timeout steps down, and a node
   with no primary refuses sends (``rejected``); requests in flight when leadership is lost, or
-  forwarded and never answered, end ``indeterminate``.
+  forwarded and never answered, end ``indeterminate``;
+- a node raises its epoch only after a majority said it would vote for it (PreVote, Raft §9.6):
+  a node that cannot reach a majority, or whose log is behind, never raises the epoch of the
+  others, so a primary that keeps its majority keeps its office when a partition heals;
+- a barrier (``sync``) is answered ``ok`` with an index only once the primary confirmed, by a
+  majority answering an append sent after the barrier arrived, that it still held office and had
+  committed everything up to that index (Raft's ReadIndex); a node that forwarded it answers once
+  it applied that far itself.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from system_under_test.records import (
     Forward,
     ForwardReply,
     FromPeer,
+    LinkState,
     Note,
     Origin,
     PeerOrigin,
@@ -53,9 +61,12 @@ from system_under_test.records import (
 from system_under_test.sequencer import Sequencer
 
 PRIMARY, SECONDARY, CANDIDATE = "primary", "secondary", "candidate"
+PRECANDIDATE = "pre-candidate"  # asking for pre-votes; its epoch is not raised yet
 MAX_BATCH = 256
 
 NO_PRIMARY = "no primary with a majority is reachable from this node; retry later or elsewhere"
+LOST_OFFICE = "the primary lost office before it confirmed the barrier; sync again"
+NO_LINK = "this node's link to the primary is down; retry later or elsewhere"
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,26 @@ class Timing:
     election: float = 0.8
     forward: float = 2.5  # a forwarded request nobody answered ends indeterminate after this
     fallback: float = 0.4  # bug no-fencing: ack without a majority after this
+    park: float = 1.0  # a request waits this long for the link to the primary to come up
+
+
+@dataclass
+class Read:
+    """A barrier waiting at the primary: answered with ``index`` once ``index`` is committed and
+    a majority acknowledged an append of a round later than ``round``."""
+
+    index: int
+    origin: Origin
+    round: int
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A request held (never sent) while the link to the primary is down, until ``until``."""
+
+    origin: Origin
+    request: Request
+    until: float
 
 
 class Replica:
@@ -100,17 +131,23 @@ class Replica:
         self.deadline = now + self._election_timeout()
         self.votes: set[str] = set()
         # primary only
+        self.noop_index = 0
         self.next_index: dict[str, int] = {}
         self.match: dict[str, int] = {}
         self.last_sent: dict[str, float] = {}
         self.inflight: dict[str, bool] = {}
         self.acked_at: dict[str, float] = {}
+        self.round = 0
+        self.acked_round: dict[str, int] = {}
+        self.reads: list[Read] = []
         self.sequencer = Sequencer()
         self.waiters: dict[int, list[Origin]] = {}
         self.waiting_since: dict[int, float] = {}
         # secondary only: requests forwarded to the primary
         self.forwards: dict[int, tuple[Origin, float, str]] = {}
         self.barriers: list[tuple[int, Origin, float]] = []
+        self.unlinked: set[str] = set()
+        self.parked: list[Parked] = []
         self.next_fid = 1
         self._out: list = []
 
@@ -137,11 +174,17 @@ class Replica:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def handle(self, event: Tick | FromPeer | Submit) -> list:
+    def handle(self, event: Tick | FromPeer | Submit | LinkState) -> list:
         """Apply one event; return the actions to carry out, in order."""
         self._out = []
         if isinstance(event, Tick):
             self._tick(event.now)
+        elif isinstance(event, LinkState):
+            if event.up:
+                self.unlinked.discard(event.peer)
+            else:
+                self.unlinked.add(event.peer)
+            self._retry_parked(event.now)
         elif isinstance(event, Submit):
             self._submit(event.now, event.origin, event.request)
         else:
@@ -163,6 +206,7 @@ class Replica:
         for barrier in [b for b in self.barriers if now >= b[2]]:
             self.barriers.remove(barrier)
             self._respond(barrier[1], silent)
+        self._retry_parked(now)
         if self.role == PRIMARY:
             if "no-fencing" in self.bugs:
                 self._fallback_commit(now)
@@ -173,7 +217,7 @@ class Replica:
             for peer in self.peers:
                 self._replicate(peer, now)
         elif now >= self.deadline:
-            self._start_election(now)
+            self._start_prevote(now)
 
     def _majority_contact(self) -> float:
         """The latest time by which a majority (this node included) had answered."""
@@ -188,6 +232,19 @@ class Replica:
     def _set_term(self, term: int, voted_for: str | None) -> None:
         self.term, self.voted_for = term, voted_for
         self._out.append(SaveMeta(term, voted_for))
+
+    def _start_prevote(self, now: float) -> None:
+        """Ask the peers whether they would vote for this node in the next epoch; the epoch
+        rises (:meth:`_start_election`) only once a majority said yes."""
+        self.role, self.leader, self.votes = PRECANDIDATE, None, {self.name}
+        self.deadline = now + self._election_timeout()
+        if len(self.votes) >= self.quorum:
+            self._start_election(now)
+            return
+        last = (self.last_index, self.term_at(self.last_index))
+        ask = RequestVote(self.term + 1, self.name, *last, pre=True)
+        for peer in self.peers:
+            self._out.append(SendPeer(peer, ask))
 
     def _start_election(self, now: float) -> None:
         self._fail_waiters()
@@ -210,19 +267,28 @@ class Replica:
         self.last_sent = {p: -1e9 for p in self.peers}
         self.inflight = {p: False for p in self.peers}
         self.acked_at = {p: now for p in self.peers}
+        self.acked_round = {p: 0 for p in self.peers}
         self.sequencer = Sequencer.from_log(enumerate(self.log, start=1))
-        self._append(now, Entry(self.term, NOOP, {}))
+        self.noop_index = self._append(now, Entry(self.term, NOOP, {}))
         for peer in self.peers:
             self._replicate(peer, now, force=True)
         self._advance_commit()
 
     def _become_secondary(self, now: float, leader: str | None) -> None:
-        if self.role == PRIMARY:
+        """Follow ``leader`` (None: not known yet). The election timer restarts only when a primary
+        is heard from or this node leaves office, so a newer epoch alone does not hold it back."""
+        was_primary = self.role == PRIMARY
+        if was_primary:
             self._fail_waiters()
         self.role, self.leader = SECONDARY, leader
-        self.deadline = now + self._election_timeout()
+        if leader is not None or was_primary:
+            self.deadline = now + self._election_timeout()
         if leader is not None:
             self.heard_leader_at = now
+
+    def _adopt_term(self, now: float, term: int) -> None:
+        self._set_term(term, None)
+        self._become_secondary(now, leader=None)
 
     def _fail_waiters(self) -> None:
         lost = Result("indeterminate", message="primary lost office before a majority stored it")
@@ -231,20 +297,41 @@ class Replica:
                 self._respond(origin, lost)
         self.waiters.clear()
         self.waiting_since.clear()
+        for read in self.reads:
+            self._respond(read.origin, Result("rejected", message=LOST_OFFICE))
+        self.reads.clear()
+
+    def _in_lease(self, now: float, candidate: str) -> bool:
+        """True while this node is primary, or heard its primary (not ``candidate``) within one
+        election timeout: it then refuses votes and pre-votes, so a node that rejoins cannot
+        depose a primary that still has its majority."""
+        if self.role == PRIMARY:
+            return True
+        heard = self.leader is not None and now - self.heard_leader_at < self.timing.election
+        return heard and self.leader != candidate
+
+    def _log_is_behind(self, m: RequestVote) -> bool:
+        """True when the candidate's log is less up to date than this node's (Raft §5.4.1)."""
+        mine = (self.term_at(self.last_index), self.last_index)
+        return (m.last_term, m.last_index) < mine
 
     def _on_vote_request(self, now: float, m: RequestVote, conn: int | None) -> None:
-        sticky = self.leader is not None and now - self.heard_leader_at < self.timing.election
-        if self.role == PRIMARY or (sticky and self.leader != m.candidate):
+        if m.pre:
+            granted = m.term > self.term and not (
+                self._in_lease(now, m.candidate) or self._log_is_behind(m)
+            )
+            self._reply(conn, VoteReply(m.term if granted else self.term, granted, pre=True))
+            return
+        if self._in_lease(now, m.candidate):
             self._reply(conn, VoteReply(self.term, False))
             return
         if m.term > self.term:
-            self._set_term(m.term, None)
-            self._become_secondary(now, leader=None)
-        up_to_date = (m.last_term, m.last_index) >= (
-            self.term_at(self.last_index),
-            self.last_index,
+            self._adopt_term(now, m.term)
+        granted = (
+            m.term == self.term
+            and self.voted_for in (None, m.candidate)
+            and not self._log_is_behind(m)
         )
-        granted = m.term == self.term and self.voted_for in (None, m.candidate) and up_to_date
         if granted:
             if self.voted_for is None:
                 self._set_term(self.term, m.candidate)
@@ -252,14 +339,25 @@ class Replica:
         self._reply(conn, VoteReply(self.term, granted))
 
     def _on_vote_reply(self, now: float, peer: str, m: VoteReply) -> None:
+        if m.pre:
+            self._on_prevote_reply(now, peer, m)
+            return
         if m.term > self.term:
-            self._set_term(m.term, None)
-            self._become_secondary(now, leader=None)
+            self._adopt_term(now, m.term)
             return
         if self.role == CANDIDATE and m.term == self.term and m.granted:
             self.votes.add(peer)
             if len(self.votes) >= self.quorum:
                 self._become_primary(now)
+
+    def _on_prevote_reply(self, now: float, peer: str, m: VoteReply) -> None:
+        if m.granted:
+            if self.role == PRECANDIDATE and m.term == self.term + 1:
+                self.votes.add(peer)
+                if len(self.votes) >= self.quorum:
+                    self._start_election(now)
+        elif m.term > self.term:
+            self._adopt_term(now, m.term)
 
     # -- replication -----------------------------------------------------------------------------
 
@@ -273,24 +371,28 @@ class Replica:
             return
         entries = self.log[nxt - 1 : nxt - 1 + MAX_BATCH]
         prev = nxt - 1
-        msg = AppendEntries(self.term, self.name, prev, self.term_at(prev), entries, self.commit)
+        self.round += 1
+        msg = AppendEntries(
+            self.term, self.name, prev, self.term_at(prev), entries, self.commit, self.round
+        )
         self.last_sent[peer], self.inflight[peer] = now, True
         self._out.append(SendPeer(peer, msg))
 
     def _on_append(self, now: float, m: AppendEntries, conn: int | None) -> None:
         stale = m.term < self.term
         if stale and ("no-fencing" not in self.bugs or self.role == PRIMARY):
-            self._reply(conn, AppendReply(self.term, False, 0, 0))
+            self._reply(conn, AppendReply(self.term, False, 0, 0, m.round))
             return
         if m.term > self.term:
             self._set_term(m.term, None)
         if m.term >= self.term:
             self._become_secondary(now, leader=m.leader)
         if m.prev_index > self.last_index:
-            self._reply(conn, AppendReply(self.term, False, 0, self.last_index + 1))
+            self._reply(conn, AppendReply(self.term, False, 0, self.last_index + 1, m.round))
             return
         if m.prev_index > 0 and self.term_at(m.prev_index) != m.prev_term:
-            self._reply(conn, AppendReply(self.term, False, 0, self._first_of_term(m.prev_index)))
+            hint = self._first_of_term(m.prev_index)
+            self._reply(conn, AppendReply(self.term, False, 0, hint, m.round))
             return
         start = None
         for offset, entry in enumerate(m.entries):
@@ -308,7 +410,7 @@ class Replica:
         last_new = m.prev_index + len(m.entries)
         if m.commit > self.commit:
             self._commit_to(min(m.commit, last_new))
-        self._reply(conn, AppendReply(self.term, True, last_new, 0))
+        self._reply(conn, AppendReply(self.term, True, last_new, 0, m.round))
 
     def _first_of_term(self, index: int) -> int:
         term = self.term_at(index)
@@ -329,12 +431,13 @@ class Replica:
 
     def _on_append_reply(self, now: float, peer: str, m: AppendReply) -> None:
         if m.term > self.term:
-            self._set_term(m.term, None)
-            self._become_secondary(now, leader=None)
+            self._adopt_term(now, m.term)
             return
         if self.role != PRIMARY or m.term != self.term:
             return
         self.acked_at[peer], self.inflight[peer] = now, False
+        self.acked_round[peer] = max(self.acked_round[peer], m.round)
+        self._answer_reads()
         if m.ok:
             self.match[peer] = max(self.match[peer], m.match)
             self.next_index[peer] = max(self.next_index[peer], m.match + 1)
@@ -367,6 +470,23 @@ class Replica:
         for barrier in [b for b in self.barriers if b[0] <= index]:
             self.barriers.remove(barrier)
             self._respond(barrier[1], Result("ok", seq=barrier[0]))
+        self._answer_reads()
+
+    def _confirmed_round(self) -> int:
+        """The latest round of appends that a majority (this node included) acknowledged."""
+        need = self.quorum - 1
+        if need <= 0:
+            return self.round + 1
+        return sorted((self.acked_round.get(p, 0) for p in self.peers), reverse=True)[need - 1]
+
+    def _answer_reads(self) -> None:
+        if self.role != PRIMARY or not self.reads:
+            return
+        confirmed = self._confirmed_round()
+        done = [r for r in self.reads if r.round < confirmed and r.index <= self.commit]
+        for read in done:
+            self.reads.remove(read)
+            self._respond(read.origin, Result("ok", seq=read.index))
 
     def _fallback_commit(self, now: float) -> None:
         """Bug no-fencing: like semi-sync replication falling back to async, commit alone."""
@@ -379,6 +499,8 @@ class Replica:
     def _submit(self, now: float, origin: Origin, request: Request) -> None:
         if self.role == PRIMARY:
             self._accept(now, origin, request)
+        elif self._primary_unlinked():
+            self.parked.append(Parked(origin, request, now + self.timing.park))
         elif self.leader is not None:
             fid, self.next_fid = self.next_fid, self.next_fid + 1
             self.forwards[fid] = (origin, now + self.timing.forward, request.kind)
@@ -386,9 +508,24 @@ class Replica:
         else:
             self._respond(origin, Result("rejected", message=NO_PRIMARY))
 
+    def _primary_unlinked(self) -> bool:
+        return self.role != PRIMARY and self.leader is not None and self.leader in self.unlinked
+
+    def _retry_parked(self, now: float) -> None:
+        """Send parked requests once the primary is reachable (or known to be gone); refuse
+        those whose time ran out: they were never sent, so they certainly did not happen."""
+        parked, self.parked = self.parked, []
+        for p in parked:
+            if not self._primary_unlinked():
+                self._submit(now, p.origin, p.request)
+            elif now >= p.until:
+                self._respond(p.origin, Result("rejected", message=NO_LINK))
+            else:
+                self.parked.append(p)
+
     def _accept(self, now: float, origin: Origin, request: Request) -> None:
         if request.kind == BARRIER:
-            self._respond(origin, Result("ok", seq=self.commit))
+            self._read_barrier(now, origin)
             return
         if request.kind == MSG:
             placed = self.sequencer.find(request.data["id"])
@@ -413,6 +550,17 @@ class Replica:
         for peer in self.peers:
             self._replicate(peer, now)
         self._advance_commit()
+
+    def _read_barrier(self, now: float, origin: Origin) -> None:
+        """Answer once office is confirmed after now and everything committed before is
+        committed here too (the epoch's first entry, which follows all earlier ones)."""
+        if "no-fencing" in self.bugs:
+            self._respond(origin, Result("ok", seq=self.commit))
+            return
+        self.reads.append(Read(max(self.commit, self.noop_index), origin, self.round))
+        for peer in self.peers:
+            self._replicate(peer, now, force=True)
+        self._answer_reads()
 
     def _append(self, now: float, entry: Entry) -> int:
         self.log.append(entry)

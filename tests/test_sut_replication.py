@@ -14,15 +14,19 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from system_under_test.records import (
+    BARRIER,
     MSG,
     AppendEntries,
     AppendReply,
     Applied,
     ClientOrigin,
     Entry,
+    Forward,
     FromPeer,
+    LinkState,
     ReplyConn,
     Request,
+    RequestVote,
     Respond,
     Result,
     SaveCommit,
@@ -31,8 +35,9 @@ from system_under_test.records import (
     SendPeer,
     Submit,
     Tick,
+    VoteReply,
 )
-from system_under_test.replication import PRIMARY, Replica, Timing
+from system_under_test.replication import PRECANDIDATE, PRIMARY, Replica, Timing
 
 
 @dataclass
@@ -138,6 +143,18 @@ class Sim:
         self.flush()
         return req
 
+    def barrier(self, name: str) -> int:
+        """Submit a sync barrier at ``name``; its result lands in ``results`` like a send's."""
+        req, self.next_req = self.next_req, self.next_req + 1
+        event = Submit(self.now, ClientOrigin(0, req, (), "sync"), Request(BARRIER, {}))
+        self.run_actions(name, self.nodes[name].handle(event))
+        self.flush()
+        return req
+
+    def link(self, name: str, peer: str, up: bool) -> None:
+        """Tell ``name`` its dialed link to ``peer`` went up or down (it parks, never drops)."""
+        self.run_actions(name, self.nodes[name].handle(LinkState(self.now, peer, up)))
+
     def isolate(self, name: str) -> None:
         for other in self.names:
             if other != name:
@@ -146,6 +163,9 @@ class Sim:
     def primary(self) -> str | None:
         found = [n for n, r in self.nodes.items() if r.role == PRIMARY]
         return found[0] if len(found) == 1 else None
+
+    def max_commit(self) -> int:
+        return max(d.commit for d in self.disk.values())
 
     def committed_msgs(self, name: str) -> list[Entry]:
         d = self.disk[name]
@@ -283,6 +303,136 @@ def test_no_fencing_bug_lets_an_isolated_primary_ack_conflicting_seqs():
     assert "a" in sim.missing_acked({"a": 1}, new)
 
 
+# -- partitions heal without deposing a primary that kept its majority ------------------------
+
+
+def test_isolated_node_keeps_its_epoch_and_rejoins_without_deposing_the_primary():
+    sim = Sim()
+    primary = settle(sim)
+    epoch = sim.nodes[primary].term
+    lone = next(n for n in sim.names if n != primary)
+    sim.isolate(lone)
+    for i in range(10):
+        sim.submit(primary, f"m{i}")
+        sim.run(0.5)
+    assert sim.nodes[lone].term == epoch, "pre-votes that fail must not raise the epoch"
+    assert sim.nodes[lone].role == PRECANDIDATE and sim.nodes[lone].leader is None
+    sim.cut.clear()
+    sim.run(0.3)
+    assert sim.primary() == primary and sim.nodes[primary].term == epoch
+    assert sim.nodes[lone].leader == primary
+    assert [e.data["id"] for e in sim.committed_msgs(lone)] == [f"m{i}" for i in range(10)]
+
+
+def test_old_primary_alone_rejoins_under_the_new_primary():
+    sim = Sim()
+    old = settle(sim)
+    sim.isolate(old)
+    sim.run(5.0)
+    new = next(n for n, r in sim.nodes.items() if r.role == PRIMARY and n != old)
+    epoch = sim.nodes[new].term
+    assert sim.nodes[old].term < epoch
+    sim.cut.clear()
+    sim.run(0.3)
+    assert sim.primary() == new and sim.nodes[new].term == epoch
+    assert sim.nodes[old].leader == new
+
+
+def test_prevote_changes_nothing_at_the_voter_and_is_refused_to_a_stale_log():
+    sim = Sim()
+    primary = settle(sim)
+    sim.submit(primary, "m1")
+    sim.run(0.3)
+    voter = sim.nodes[next(n for n in sim.names if n != primary)]
+    sim.run(2.0 * Timing().election)  # long after the lease: only the log decides
+    voter.leader, term, last = None, voter.term, voter.last_index
+    stale = RequestVote(term + 5, "n9", last - 1, voter.term_at(last - 1), pre=True)
+    assert voter.handle(FromPeer(sim.now, "n9", stale, 4)) == [
+        ReplyConn(4, VoteReply(term, False, pre=True))
+    ]
+    fresh = RequestVote(term + 5, "n9", last, voter.term_at(last), pre=True)
+    assert voter.handle(FromPeer(sim.now, "n9", fresh, 4)) == [
+        ReplyConn(4, VoteReply(term + 5, True, pre=True))
+    ]
+    assert (voter.term, voter.voted_for) == (term, sim.disk[voter.name].voted_for)
+
+
+def test_primary_and_followers_refuse_prevotes_while_the_primary_is_heard():
+    sim = Sim()
+    primary = settle(sim)
+    for name, node in sim.nodes.items():
+        ask = RequestVote(node.term + 1, "n9", node.last_index, node.term_at(node.last_index), True)
+        (reply,) = node.handle(FromPeer(sim.now, "n9", ask, 4))
+        assert reply.msg.granted is False, f"{name} (primary {primary}) granted a pre-vote"
+
+
+def test_a_newer_epoch_alone_does_not_restart_the_election_timer():
+    sim = Sim()
+    settle(sim)
+    sim.isolate("n1")
+    sim.run(2.0 * Timing().election)
+    node = sim.nodes["n1"]
+    deadline, term = node.deadline, node.term
+    ask = RequestVote(term + 3, "n9", 0, 0)  # a stale log: refused, its epoch taken
+    (*_, reply) = node.handle(FromPeer(sim.now, "n9", ask, 4))
+    assert reply == ReplyConn(4, VoteReply(term + 3, False))
+    assert node.deadline == deadline
+
+
+# -- the barrier re-confirms office (ReadIndex) ------------------------------------------------
+
+
+def test_barrier_is_answered_after_a_majority_confirmed_office():
+    sim = Sim()
+    primary = settle(sim)
+    sim.submit(primary, "m1")
+    sim.run(0.3)
+    req = sim.barrier(primary)
+    assert sim.results[req] == Result("ok", seq=sim.disk[primary].commit)
+    follower = next(n for n in sim.names if n != primary)
+    assert sim.results[sim.barrier(follower)] == Result("ok", seq=sim.disk[primary].commit)
+
+
+def test_deposed_primary_never_confirms_a_barrier_with_its_stale_commit():
+    sim = Sim()
+    old = settle(sim)
+    sim.isolate(old)
+    req = sim.barrier(old)
+    assert req not in sim.results, "answered without hearing from a majority"
+    sim.run(0.05)
+    new, third = (n for n in sim.names if n != old)
+    for n in (new, third):  # the majority elects before the old primary steps down
+        sim.nodes[n].heard_leader_at = -1e9
+    sim.nodes[new].deadline = sim.now
+    sim.run(0.3)
+    assert sim.nodes[old].role == PRIMARY and sim.nodes[new].role == PRIMARY
+    for i in range(3):
+        sim.submit(new, f"m{i}")
+    sim.run(0.2)
+    assert sim.nodes[old].role == PRIMARY and sim.max_commit() > sim.nodes[old].commit
+    assert sim.results.get(req) is None or sim.results[req].status != "ok"
+    sim.run(2.0)
+    assert sim.results[req].status == "rejected"
+
+
+def test_parked_request_goes_out_when_the_link_to_the_primary_comes_up():
+    sim = Sim()
+    primary = settle(sim)
+    other = next(n for n in sim.names if n != primary)
+    sim.link(other, primary, up=False)
+    req = sim.submit(other, "m1")
+    assert req not in sim.results and not any(isinstance(w.msg, Forward) for w in sim.net)
+    sim.run(0.3)
+    sim.link(other, primary, up=True)
+    sim.flush()
+    sim.run(0.2)
+    assert sim.results[req] == Result("ok", seq=1)
+    sim.link(other, primary, up=False)
+    late = sim.submit(other, "m2")
+    sim.run(Timing().park + 0.1)
+    assert sim.results[late].status == "rejected" and len(sim.committed_msgs(primary)) == 1
+
+
 # -- Hypothesis -------------------------------------------------------------------------------
 
 
@@ -293,6 +443,7 @@ class ReplicationMachine(RuleBasedStateMachine):
         super().__init__()
         self.sim = Sim(seed=7)
         self.req_ids: dict[int, str] = {}
+        self.barriers: dict[int, int] = {}  # req -> the highest commit anywhere when it was asked
 
     names = st.sampled_from(["n1", "n2", "n3"])
 
@@ -320,6 +471,17 @@ class ReplicationMachine(RuleBasedStateMachine):
             self.req_ids[self.sim.submit(name, msg, conv)] = msg
 
     @rule(name=names)
+    def barrier(self, name):
+        if name in self.sim.nodes:
+            floor = self.sim.max_commit()
+            self.barriers[self.sim.barrier(name)] = floor
+
+    @rule(name=names, peer=names, up=st.booleans())
+    def link_state(self, name, peer, up):
+        if name in self.sim.nodes and name != peer:
+            self.sim.link(name, peer, up)
+
+    @rule(name=names)
     def crash(self, name):
         self.sim.crash(name)
 
@@ -344,7 +506,7 @@ class ReplicationMachine(RuleBasedStateMachine):
     def acked(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for req, result in self.sim.results.items():
-            if result.status == "ok":
+            if result.status == "ok" and req in self.req_ids:
                 msg = self.req_ids[req]
                 assert out.setdefault(msg, result.seq) == result.seq, f"{msg} acked with two seqs"
         return out
@@ -373,6 +535,13 @@ class ReplicationMachine(RuleBasedStateMachine):
         for name, node in self.sim.nodes.items():
             if node.role == PRIMARY:
                 assert self.sim.missing_acked(acked, name) == []
+
+    @invariant()
+    def a_confirmed_barrier_covers_all_committed_before_it(self):
+        for req, floor in self.barriers.items():
+            result = self.sim.results.get(req)
+            if result is not None and result.status == "ok":
+                assert (result.seq or 0) >= floor
 
     @invariant()
     def one_primary_per_epoch(self):
