@@ -11,7 +11,9 @@ Protocol (JSON text frames, field ``t`` is the type):
 - ``send {req, id, conv, digest, bodies: {recipient: base64}}`` -> ``sent {req, seq}`` or
   ``error {req, code, message}`` with code ``rejected``/``not-member``/``bad-frame`` (definite)
   or ``indeterminate``.
-- ``ack {ids}`` -> ``acked {ids}`` once the acks are stored; ``sync {req}`` -> pushes, ``synced``.
+- ``ack {ids}`` -> ``acked {ids}`` once the acks are stored; ``sync {req}`` -> pushes, then
+  ``synced {req}`` once the node applied all the primary had committed when the sync arrived, or
+  ``error {req, code: "rejected"|"indeterminate"}`` when it could not confirm that (no primary).
 
 A ChatClient never reconnects by itself: when its connection drops, pending sends raise
 :class:`SendIndeterminate`, ``node`` becomes None, and the caller decides where to connect next.
@@ -73,6 +75,10 @@ class SendRejected(Exception):
 
 class SendIndeterminate(Exception):
     """Nobody knows whether the cluster took the send (timeout, connection lost)."""
+
+
+class NotSynced(Exception):
+    """The node could not confirm it caught up with the primary; sync again, here or elsewhere."""
 
 
 class ConnectionLost(ConnectionError):
@@ -239,18 +245,22 @@ class ChatClient:
         raise SendRejected(f"{node}: {reply.get('code')}: {reply.get('message')}")
 
     async def sync(self, timeout: float) -> None:
-        """Ask for the backlog again; return once the node says synced.
+        """Ask for the backlog again; return once the node says synced: every message committed
+        before the sync arrived has then been pushed to this client.
 
-        Raises TimeoutError after ``timeout`` and :class:`ConnectionLost` when not connected.
+        Raises TimeoutError after ``timeout``, :class:`ConnectionLost` when not connected and
+        :class:`NotSynced` when the node could not confirm it caught up (it knows no primary).
         """
         ws = self._ws
         if ws is None:
             raise ConnectionLost("not connected: call connect() first")
         req = next(self._reqs)
         try:
-            await self._request(ws, req, json.dumps({"t": "sync", "req": req}), timeout)
+            reply = await self._request(ws, req, json.dumps({"t": "sync", "req": req}), timeout)
         except ConnectionClosed as exc:
             raise ConnectionLost(str(exc)) from None
+        if reply.get("t") != "synced":
+            raise NotSynced(f"{self._node}: {reply.get('code')}: {reply.get('message')}")
 
     async def wait_synced(self, timeout: float) -> None:
         """Wait for the ``synced`` marker that follows the backlog pushed after connect."""

@@ -6,12 +6,15 @@ actions: frames to send to sessions, sessions to close, requests to replicate (:
 log lines. Frames are JSON objects with a type ``t``, listed in
 :mod:`system_under_test.client`.
 
-What callers may rely on: a session must answer the challenge before anything else; after auth the
-user's backlog (every stored message of the user's conversations, not sent by the user and not yet
-acked by the user) is pushed in seq order per conversation, then a ``synced`` frame; later messages
-are pushed as they are applied; a message is pushed at most once per session (a retried or
-duplicated store of the same id under another seq is a different message). Bad input gets an
-``error`` frame and a log line; a failed authentication closes the session. Bodies are never logged.
+What callers may rely on: a session must answer the challenge before anything else; after auth,
+once the node applied all the primary had committed (or found it could not tell), the user's
+backlog (every stored message of the user's conversations, not sent by the user and not yet acked
+by the user) is pushed in seq order per conversation, then a ``synced`` frame (an ``error`` when it
+could not tell); nothing is pushed before, so an ack confirmed elsewhere is not redelivered;
+later messages are pushed as they are applied; a message is pushed at most once per session (a
+retried or duplicated store of the same id under another seq is a different message). Bad input
+gets an ``error`` frame and a log line; a failed authentication closes the session. Bodies are
+never logged.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from system_under_test.records import (
     Entry,
     Request,
     Respond,
+    Result,
 )
 
 MAX_ID = 200
@@ -144,6 +148,7 @@ class Session:
     user: str | None = None
     pushed: set[tuple[str, int | None]] = field(default_factory=set)
     have: frozenset[str] = frozenset()
+    caught_up: bool = False  # the first barrier was answered: live pushes may start
 
 
 class BadFrame(ValueError):
@@ -244,7 +249,7 @@ class Gateway:
         if session.have:
             ids = tuple(sorted(session.have))
             out.append(Ask(ClientOrigin(session.sid, None, ids, "ack"), _ack_request(user, ids)))
-        return [*out, *self._push_backlog(session), _barrier(session.sid, None)]
+        return [*out, _barrier(session.sid, None)]
 
     def _send(self, session: Session, frame: dict[str, Any]) -> list:
         req = _int(frame, "req")
@@ -296,10 +301,8 @@ class Gateway:
         origin, result = event.origin, event.result
         if origin.sid not in self.sessions:
             return []
-        if origin.kind == "sync":  # caught up with the primary (or could not tell): push, synced
-            session = self.sessions[origin.sid]
-            synced = ToClient(origin.sid, {"t": "synced", "req": origin.req})
-            return [*self._push_backlog(session), synced]
+        if origin.kind == "sync":
+            return self._synced(self.sessions[origin.sid], origin.req, result)
         if origin.kind == "ack":  # confirm so the client stops re-sending these ids
             if result.status != "ok":
                 return []
@@ -308,10 +311,23 @@ class Gateway:
             return [ToClient(origin.sid, {"t": "sent", "req": origin.req, "seq": result.seq})]
         return [ToClient(origin.sid, error(origin.req, result.status, result.message))]
 
+    def _synced(self, session: Session, req: int | None, result: Result) -> list:
+        """Push the backlog; then ``synced`` when the barrier confirmed this node caught up with
+        the primary, else an ``error`` (``rejected``/``indeterminate``): this node's view may be
+        behind, so the client should sync again, here or elsewhere."""
+        session.caught_up = True
+        pushed = self._push_backlog(session)
+        if result.status == "ok":
+            return [*pushed, ToClient(session.sid, {"t": "synced", "req": req})]
+        message = f"not synced, this node may be behind the primary: {result.message}"
+        return [*pushed, ToClient(session.sid, error(req, result.status, message))]
+
     # -- pushing ---------------------------------------------------------------------------------
 
     def _push(self, session: Session, m: Stored) -> list:
-        if m.key in session.pushed or m.id in session.have or session.user is None:
+        if not session.caught_up or session.user is None:
+            return []
+        if m.key in session.pushed or m.id in session.have:
             return []
         session.pushed.add(m.key)
         frame = {

@@ -25,9 +25,11 @@ from system_under_test.records import (
     Entry,
     Forward,
     FromPeer,
+    LinkState,
     Pull,
     ReplyConn,
     Request,
+    RequestVote,
     Respond,
     Result,
     SendPeer,
@@ -43,11 +45,14 @@ def frames(actions, kind=None) -> list[dict]:
 
 
 def login(gw: Gateway, sid: int, user: str, have=()) -> list:
+    """Authenticate and answer the first barrier ok; the frames of both, in order."""
     nonce = bytes([sid]) * 16
     gw.handle(Opened(sid, nonce))
     sig = crypto.sign_challenge(keys.signing_key(PROV.secrets[user]), "n1", nonce)
     auth = {"t": "auth", "user": user, "sig": sig, "have": list(have)}
-    return gw.handle(ClientFrame(sid, json.dumps(auth)))
+    out = gw.handle(ClientFrame(sid, json.dumps(auth)))
+    assert isinstance(out[-1], Ask) and out[-1].request.kind == "barrier"
+    return out + gw.handle(Respond(out[-1].origin, Result("ok", seq=0)))
 
 
 def msg(msg_id: str, seq: int, conv: str = "g1", sender: str = "u1") -> Entry:
@@ -77,6 +82,7 @@ def test_wire_round_trip():
         AppendEntries(3, "n1", 2, 1, [msg("a", 1)], 2),
         Forward(4, Request(MSG, {"id": "x"})),
         Entries([Entry(0, MSG, {"id": "y"}, "n2", 5)]),
+        RequestVote(7, "n2", 4, 6, pre=True),
     ):
         assert wire.decode(wire.encode(m)) == m
     with pytest.raises(ValueError, match="malformed"):
@@ -97,13 +103,32 @@ def test_backlog_in_seq_order_once_per_session_and_not_after_ack():
     gw.handle(Applied([msg("b", 2), msg("a", 1), msg("mine", 3, sender="u2")]))
     out = login(gw, 1, "u2")
     assert [f["id"] for f in frames(out, "msg")] == ["a", "b"]
-    assert isinstance(out[-1], Ask) and out[-1].request.kind == "barrier"
-    # the barrier's answer pushes nothing new, then synced
-    synced = gw.handle(Respond(out[-1].origin, Result("ok", seq=3)))
-    assert [f["t"] for f in frames(synced)] == ["synced"]
+    assert frames(out)[-1] == {"t": "synced", "req": None}
     gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})]))
     assert [f["id"] for f in frames(login(gw, 2, "u2"), "msg")] == ["b"]
     assert frames(login(gw, 3, "u2", have=["b"]), "msg") == []
+
+
+def test_sync_that_could_not_confirm_the_primary_answers_an_error_not_synced():
+    gw = gateway()
+    gw.handle(Applied([msg("a", 1)]))
+    login(gw, 1, "u2")
+    [ask] = gw.handle(ClientFrame(1, json.dumps({"t": "sync", "req": 9})))
+    out = gw.handle(Respond(ask.origin, Result("rejected", message="no primary")))
+    assert [f["t"] for f in frames(out)] == ["error"]
+    assert frames(out)[0]["req"] == 9 and frames(out)[0]["code"] == "rejected"
+
+
+def test_nothing_is_pushed_before_the_first_barrier_so_a_late_ack_is_not_redelivered():
+    gw = gateway()
+    gw.handle(Applied([msg("a", 1)]))
+    gw.handle(Opened(1, b"\1" * 16))
+    sig = crypto.sign_challenge(keys.signing_key(PROV.secrets["u2"]), "n1", b"\1" * 16)
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "auth", "user": "u2", "sig": sig})))
+    assert frames(out, "msg") == [] and gw.handle(Applied([msg("b", 2)])) == []
+    gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})]))  # confirmed elsewhere
+    synced = gw.handle(Respond(out[-1].origin, Result("ok", seq=4)))
+    assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
 
 
 def test_unordered_backlog_bug_reverses_each_conversation():
@@ -139,3 +164,5 @@ def test_ap_replica_accepts_alone_and_pulls_what_it_missed_per_origin():
     assert isinstance(reply, ReplyConn) and [e.data["id"] for e in reply.msg.entries] == ["m"]
     b.handle(FromPeer(1.0, "n1", reply.msg, conn=None))
     assert sorted((e.data["id"], e.data["seq"]) for e in b.log) == [("m", 1), ("other", 1)]
+    assert b.handle(LinkState(1.05, "n1", True)) == [SendPeer("n1", Pull({"n1": 1, "n2": 1}))]
+    assert b.handle(LinkState(1.06, "n1", False)) == []
