@@ -34,6 +34,7 @@ _FLAGS: dict[str, str] = {
     "image_source": "image_source",
     "schedule": "schedule_file",
     "drain_timeout": "drain_timeout",
+    "request_timeout": "request_timeout",
 }
 
 
@@ -59,7 +60,7 @@ def add_parser(subparsers: Any) -> None:
         "--nemesis",
         help=f"fault kinds, comma-separated, from {','.join(NEMESIS_KINDS)}; 'none' for no faults",
     )
-    p.add_argument("--nemesis-interval", type=float, help="seconds between faults (default 6)")
+    p.add_argument("--nemesis-interval", type=float, help="seconds between faults (default 5)")
     p.add_argument(
         "--partition-mode",
         choices=("drop", "refuse"),
@@ -73,6 +74,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--image-source", choices=("local", "registry"), help="docker images")
     p.add_argument("--schedule", type=Path, help="replay the fault schedule of a test.json")
     p.add_argument("--drain-timeout", type=float, help="seconds the final catch-up may take")
+    p.add_argument(
+        "--request-timeout", type=float, help="seconds a client waits for an ack before retrying"
+    )
     p.set_defaults(func=main)
 
 
@@ -93,7 +97,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.run import run_test
+    from harness.run import format_figures, run_test
     from harness.summary import format_summary
 
     source = str(args.config) if args.config else "command line"
@@ -114,6 +118,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(format_summary(outcome.results))
+    if "run" in outcome.results:
+        print(format_figures(outcome.results["run"]))
     print(f"run directory: {outcome.run_dir}")
     report = outcome.run_dir / "report.html"
     if report.exists():

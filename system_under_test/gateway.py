@@ -163,6 +163,8 @@ class Gateway:
     ) -> None:
         self.node, self.mode, self.directory, self.e2e = node, mode, directory, e2e
         self.unordered = "unordered-backlog" in bugs
+        # Without dedup a retried id is a second message to everyone, acks and "have" included.
+        self.dedup = "no-dedup" not in bugs
         self.mailbox = Mailbox()
         self.sessions: dict[int, Session] = {}
         self.by_user: dict[str, set[int]] = {}
@@ -291,7 +293,7 @@ class Gateway:
             if stored is None:
                 continue
             for user in stored.bodies:
-                if self.mailbox.is_acked(user, stored.id):
+                if self.dedup and self.mailbox.is_acked(user, stored.id):
                     continue
                 for sid in self.by_user.get(user, ()):
                     out.extend(self._push(self.sessions[sid], stored))
@@ -327,7 +329,7 @@ class Gateway:
     def _push(self, session: Session, m: Stored) -> list:
         if not session.caught_up or session.user is None:
             return []
-        if m.key in session.pushed or m.id in session.have:
+        if m.key in session.pushed or (self.dedup and m.id in session.have):
             return []
         session.pushed.add(m.key)
         frame = {
