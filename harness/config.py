@@ -36,7 +36,7 @@ class RunConfig:
     bug: str | None = None
     e2e: bool = True
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
-    nemesis_interval: float = 6.0
+    nemesis_interval: float = 5.0
     partition_mode: str = "drop"
     time_limit: float = 30.0
     clients: int = 12

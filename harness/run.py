@@ -336,12 +336,43 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
     finally:
         cluster.stop()
     results = check_history(load_history(run_dir / "history.jsonl"))
+    results["run"] = run_figures(run_dir / "history.jsonl")
     write_json(run_dir / "results.json", results)
     with contextlib.suppress(Exception):
         from harness.report import write_report
 
         write_report(run_dir)
     return RunOutcome(run_dir, results)
+
+
+def run_figures(history: Path) -> dict[str, Any]:
+    """Availability during and outside faults and send latency, for the summary and results."""
+    import orjson
+
+    from harness.report import availability_stats
+
+    with open(history, "rb") as fh:
+        return availability_stats(orjson.loads(line) for line in fh if line.strip())
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    """One line for the run summary: what availability the faults cost, and the latency."""
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.1f}%"
+
+    latency = figures.get("latency_ms") or {}
+
+    def ms(key: str) -> str:
+        value = latency.get(key)
+        return "n/a" if value is None else f"{value:.1f} ms"
+
+    return (
+        f"availability {pct(figures.get('availability'))} overall, "
+        f"{pct(figures.get('availability_during_faults'))} during faults, "
+        f"{pct(figures.get('availability_outside_faults'))} outside them; "
+        f"send latency p50 {ms('p50')}, p99 {ms('p99')}"
+    )
 
 
 async def _startup_then_drive(

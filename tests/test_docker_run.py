@@ -13,10 +13,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from test_docker_backend import require_daemon
 
-import docker
 from harness.backends import docker as backend
 from harness.config import RunConfig
 from harness.run import run_test
