@@ -55,7 +55,12 @@ def test_seeded_cp_run_with_partitions_kills_and_pauses_is_valid(
     daemon: docker.DockerClient, tmp_path: Path
 ) -> None:
     config = dataclasses.replace(
-        BASE, out=tmp_path, seed=11, nemesis=("partition", "kill", "pause")
+        BASE,
+        out=tmp_path,
+        seed=11,
+        nemesis=("partition", "kill", "pause"),
+        time_limit=20.0,
+        nemesis_interval=2.5,
     )
     outcome = run_test(config, out=io.StringIO())
     results = outcome.results
