@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nemesis.catalogue import KINDS, PARTITION_MODES
+from nemesis.catalogue import KINDS, PARTITION_MODES, SHAPES
 
 MODES = ("cp", "ap")
 BACKENDS = ("local", "docker")
@@ -38,6 +38,7 @@ class RunConfig:
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
     nemesis_interval: float = 5.0
     partition_mode: str = "drop"
+    partition_shapes: tuple[str, ...] = ()  # () means every shape
     time_limit: float = 30.0
     clients: int = 12
     rate: float = 25.0
@@ -56,6 +57,7 @@ class RunConfig:
         """A JSON-ready dict that :func:`from_mapping` reads back to an equal config."""
         data = dataclasses.asdict(self)
         data["nemesis"] = list(self.nemesis)
+        data["partition_shapes"] = list(self.partition_shapes)
         data["group_sizes"] = list(self.group_sizes)
         data["out"] = str(self.out)
         data["schedule_file"] = str(self.schedule_file) if self.schedule_file else None
@@ -104,7 +106,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 def _coerce(key: str, value: Any, source: str) -> Any:
     try:
-        if key in ("nemesis",):
+        if key in ("nemesis", "partition_shapes"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(item.strip() for item in items if item.strip())
         if key == "group_sizes":
@@ -162,6 +164,13 @@ def validate(config: RunConfig, source: str = "settings") -> None:
     bad = [kind for kind in config.nemesis if kind not in NEMESIS_KINDS]
     checks.append(
         (not bad, f"unknown nemesis kind {', '.join(bad)}; use any of {', '.join(NEMESIS_KINDS)}")
+    )
+    bad_shapes = [shape for shape in config.partition_shapes if shape not in SHAPES]
+    checks.append(
+        (
+            not bad_shapes,
+            f"unknown partition shape {', '.join(bad_shapes)}; use any of {', '.join(SHAPES)}",
+        )
     )
     for ok, message in checks:
         if not ok:

@@ -80,6 +80,7 @@ def make_schedule(config: RunConfig) -> Schedule:
         time_limit=config.time_limit,
         interval=config.nemesis_interval,
         partition_mode=config.partition_mode,
+        shapes=config.partition_shapes,
     )
 
 
@@ -146,6 +147,10 @@ def reproduce_command(config: RunConfig) -> str:
         args += ["--e2e", "off"]
     if config.partition_mode != "drop":
         args += ["--partition-mode", config.partition_mode]
+    if config.partition_shapes:
+        args += ["--partition-shapes", ",".join(config.partition_shapes)]
+    if config.request_timeout != RunConfig.request_timeout:
+        args += ["--request-timeout", f"{config.request_timeout:g}"]
     return shlex.join(args)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import BACKENDS, MODES, NEMESIS_KINDS, ConfigError, from_mapping, load_toml
+from nemesis.catalogue import SHAPES
 
 # CLI flag -> config key; a flag left unset falls back to the TOML file, then the default.
 _FLAGS: dict[str, str] = {
@@ -26,6 +27,7 @@ _FLAGS: dict[str, str] = {
     "nemesis": "nemesis",
     "nemesis_interval": "nemesis_interval",
     "partition_mode": "partition_mode",
+    "partition_shapes": "partition_shapes",
     "time_limit": "time_limit",
     "clients": "clients",
     "rate": "rate",
@@ -65,6 +67,10 @@ def add_parser(subparsers: Any) -> None:
         "--partition-mode",
         choices=("drop", "refuse"),
         help="drop: cut links go silent (default); refuse: connections refused",
+    )
+    p.add_argument(
+        "--partition-shapes",
+        help=f"partition shapes to draw from, comma-separated, from {','.join(SHAPES)} (all)",
     )
     p.add_argument("--time-limit", type=float, help="seconds of load and faults (default 30)")
     p.add_argument("--clients", type=int, help="chat clients, one user each (default 12)")

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nemesis import partitions
-from nemesis.catalogue import KINDS, NODE_CHOICES, check_partition_mode, parse_kinds
+from nemesis.catalogue import (
+    KINDS,
+    NODE_CHOICES,
+    check_partition_mode,
+    parse_kinds,
+    parse_shapes,
+)
 
 SCHEDULE_VERSION = 1
 DEFAULT_INTERVAL = 8.0
@@ -89,9 +95,11 @@ class Schedule:
     kinds: tuple[str, ...] = ()
     interval: float = DEFAULT_INTERVAL
     partition_mode: str = "drop"
+    shapes: tuple[str, ...] = ()  # partition shapes drawn from; () means every shape
 
     def __post_init__(self) -> None:
         check_partition_mode(self.partition_mode)
+        parse_shapes(self.shapes)
         previous_end = 0.0
         for i, step in enumerate(self.steps):
             where = f"step {i} ({step.kind} at {step.at}s)"
@@ -118,6 +126,7 @@ class Schedule:
             self.kinds,
             self.interval,
             self.partition_mode,
+            self.shapes,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +140,7 @@ class Schedule:
             "interval": self.interval,
             "kinds": list(self.kinds),
             "partition_mode": self.partition_mode,
+            "shapes": list(self.shapes),
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -155,6 +165,7 @@ class Schedule:
                 kinds=tuple(data.get("kinds", ())),
                 interval=float(data.get("interval", DEFAULT_INTERVAL)),
                 partition_mode=data.get("partition_mode", "drop"),
+                shapes=tuple(data.get("shapes", ())),
             )
         except KeyError as exc:
             raise ValueError(f"schedule lacks the field {exc}") from exc
@@ -185,9 +196,13 @@ def _check_params(
 
 
 def _partition_params(
-    nodes: Sequence[str], client_groups: Sequence[str], mode: str, rng: random.Random
+    nodes: Sequence[str],
+    client_groups: Sequence[str],
+    mode: str,
+    rng: random.Random,
+    shapes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    shape = rng.choice(partitions.shapes_for(len(nodes)))
+    shape = rng.choice(usable_shapes(len(nodes), shapes))
     params = partitions.draw_params(shape, nodes, rng)
     sides = len(partitions.from_params(params, nodes).sides)
     params["clients"] = partitions.draw_placement(client_groups, sides, rng)
@@ -206,16 +221,33 @@ def _latency_params(
     return {"node": node, "links": links, "ms": ms, "jitter": ms // 4}
 
 
+def usable_shapes(node_count: int, shapes: Sequence[str] = ()) -> tuple[str, ...]:
+    """The partition shapes to draw from: ``shapes`` (all if empty) that fit ``node_count``.
+
+    Raises ``ValueError`` when none fits, naming the shapes and the node count.
+    """
+    usable = tuple(
+        s for s in partitions.shapes_for(node_count) if not shapes or s in parse_shapes(shapes)
+    )
+    if not usable:
+        raise ValueError(
+            f"no partition shape of {list(shapes) or 'the catalogue'} works with {node_count} "
+            f"nodes; use more nodes or other shapes"
+        )
+    return usable
+
+
 def draw_params(
     kind: str,
     nodes: Sequence[str],
     client_groups: Sequence[str],
     rng: random.Random,
     partition_mode: str = "drop",
+    shapes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Concrete params of one step of ``kind``, drawn from ``rng`` (see :class:`FaultStep`)."""
     if kind == "partition":
-        return _partition_params(nodes, client_groups, partition_mode, rng)
+        return _partition_params(nodes, client_groups, partition_mode, rng, shapes)
     if kind in ("kill", "pause"):
         return {"choose": rng.choice(tuple(NODE_CHOICES)), "node": rng.choice(nodes)}
     if kind == "latency":
@@ -231,6 +263,7 @@ def generate_schedule(
     time_limit: float,
     interval: float = DEFAULT_INTERVAL,
     partition_mode: str = "drop",
+    shapes: Sequence[str] | str = (),
 ) -> Schedule:
     """The schedule of faults for one run, a pure function of its arguments.
 
@@ -245,8 +278,11 @@ def generate_schedule(
         raise ValueError(f"the nemesis interval must be > 0 seconds, got {interval}")
     if kinds and not nodes:
         raise ValueError("a nemesis needs at least one node")
+    shapes = parse_shapes(shapes)
     if "partition" in kinds and not partitions.shapes_for(len(nodes)):
         raise ValueError(f"a partition needs at least 2 nodes, got {len(nodes)}")
+    if "partition" in kinds:
+        usable_shapes(len(nodes), shapes)
     rng = random.Random(seed)
     steps: list[FaultStep] = []
     turn: list[str] = []
@@ -260,7 +296,7 @@ def generate_schedule(
             turn = list(kinds)
             rng.shuffle(turn)
         kind = turn.pop()
-        params = draw_params(kind, nodes, client_groups, rng, partition_mode)
+        params = draw_params(kind, nodes, client_groups, rng, partition_mode, shapes)
         steps.append(FaultStep(at, kind, duration, params))
         t = at + duration + interval * rng.uniform(0.5, 1.0)
     return Schedule(
@@ -272,4 +308,5 @@ def generate_schedule(
         kinds,
         float(interval),
         partition_mode,
+        shapes,
     )

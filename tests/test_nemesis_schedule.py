@@ -122,3 +122,32 @@ def test_generation_refuses_what_it_cannot_do():
         Schedule.from_json({"version": 99, "steps": []})
     assert generate_schedule(1, "kill", ("n1",), (), 60, 5).steps
     assert not generate_schedule(1, "", NODES, (), 60).steps
+
+
+@given(
+    st.integers(0, 2**32),
+    st.lists(st.sampled_from(["one-alone", "primary-alone", "halves", "bridge"]), min_size=1),
+)
+def test_partitions_are_drawn_only_from_the_shapes_asked_for(seed, shapes):
+    nodes = ("n1", "n2", "n3", "n4", "n5")
+    schedule = generate_schedule(
+        seed, ("partition",), nodes, ("c0", "c1"), 60.0, interval=2.0, shapes=shapes
+    )
+    assert schedule.steps
+    assert {step.params["shape"] for step in schedule.steps} <= set(shapes)
+    assert Schedule.from_json(schedule.to_json()) == schedule
+
+
+def test_every_shape_by_default_and_the_same_steps_as_before_shapes_existed():
+    nodes = ("n1", "n2", "n3")
+    default = generate_schedule(4, ("partition",), nodes, ("c0",), 200.0, interval=2.0)
+    assert len({step.params["shape"] for step in default.steps}) >= 3
+    explicit = generate_schedule(4, ("partition",), nodes, ("c0",), 200.0, interval=2.0, shapes=())
+    assert explicit == default
+
+
+def test_an_unknown_or_unusable_shape_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="majorities-ring"):
+        generate_schedule(1, ("partition",), ("n1", "n2", "n3"), (), 60.0, shapes=("square",))
+    with pytest.raises(ValueError, match="more nodes or other shapes"):
+        generate_schedule(1, ("partition",), ("n1", "n2"), (), 60.0, shapes=("bridge",))

@@ -67,7 +67,12 @@ def test_cp_run_under_partitions_kills_and_pauses_is_valid(tmp_path: Path) -> No
         ("ack-before-replicate", ("kill",), {"lost"}, {}),
         # a client whose requests time out on a slow link retries; only dedup keeps one copy
         ("no-dedup", ("latency",), {"duplicated", "seq-conflict"}, {"request_timeout": 0.5}),
-        ("no-fencing", ("partition",), {"lost", "seq-conflict", "order-divergence"}, {}),
+        (
+            "no-fencing",
+            ("partition",),
+            {"lost", "seq-conflict", "order-divergence"},
+            {"partition_shapes": ("primary-alone",)},
+        ),
         (
             "unordered-backlog",
             (),
