@@ -52,10 +52,10 @@ from websockets.asyncio.server import ServerConnection, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.config import RunConfig, validate
+from harness.config import RunConfig
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.recorder import Recorder
-from harness.workload import PlannedSend, WorkloadPlan, plan_workload
+from harness.workload import WorkloadPlan, plan_workload
 from system_under_test import crypto, keys
 
 AVAILABILITY_BAR = 0.99
@@ -260,21 +260,13 @@ def generator_plan(clients: int, rate: float, seconds: float) -> WorkloadPlan:
     return plan_workload(config)
 
 
-def by_user(plan: WorkloadPlan) -> dict[str, list[PlannedSend]]:
-    """The plan's sends per user, in one pass (plan.sends_of is a scan per user)."""
-    out: dict[str, list[PlannedSend]] = {u: [] for u in plan.users}
-    for s in plan.sends:
-        out[s.user].append(s)
-    return out
-
-
 async def drive_stub(
     url: str, clients: int, rate: float, seconds: float, folder: Path
 ) -> GeneratorFigure:
     """Connect one driver per user to the stub, then let them carry out the plan for ``seconds``."""
     plan = generator_plan(clients, rate, seconds)
     prov = keys.provision(list(plan.users), {c: list(m) for c, m in plan.conversations.items()}, 1)
-    sends = by_user(plan)
+    sends = plan.sends_by_user()
     process_ids = ProcessIds()
     settings = DriverSettings(e2e=True)
     with Recorder(folder / "generator.jsonl") as recorder:
@@ -408,7 +400,7 @@ def raise_nofile() -> tuple[int, int]:
 
 def scale_config(clients: int, time_limit: float, rate: float, out: Path) -> RunConfig:
     """No nemesis, no offline windows; enough chats that most users send and receive."""
-    config = RunConfig(
+    return RunConfig(
         name=f"scale-{clients}",
         clients=clients,
         rate=rate,
@@ -420,8 +412,6 @@ def scale_config(clients: int, time_limit: float, rate: float, out: Path) -> Run
         drain_timeout=60.0,
         out=out,
     )
-    validate(config, "scale run")
-    return config
 
 
 def drain_completed(history: Path) -> bool:

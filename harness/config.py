@@ -63,6 +63,9 @@ class RunConfig:
         data["schedule_file"] = str(self.schedule_file) if self.schedule_file else None
         return data
 
+    def __post_init__(self) -> None:
+        validate(self)
+
     @property
     def node_names(self) -> tuple[str, ...]:
         return tuple(f"n{i + 1}" for i in range(self.nodes))
@@ -84,9 +87,10 @@ def from_mapping(values: dict[str, Any], source: str = "settings") -> RunConfig:
         if value is None and key not in ("bug", "schedule_file"):
             continue
         coerced[key] = _coerce(key, value, source)
-    config = RunConfig(**coerced)
-    validate(config, source)
-    return config
+    try:
+        return RunConfig(**coerced)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {str(exc).removeprefix('settings: ')}") from None
 
 
 def load_toml(path: Path) -> dict[str, Any]:

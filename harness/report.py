@@ -30,17 +30,9 @@ from typing import Any, Final
 
 import orjson
 
-ANOMALY_NAMES: Final = (
-    "lost",
-    "duplicated",
-    "unexpected",
-    "failed-delivered",
-    "fifo-violation",
-    "causal-violation",
-    "order-divergence",
-    "seq-conflict",
-    "corrupt",
-)
+from checkers import ANOMALIES
+
+ANOMALY_NAMES: Final = ANOMALIES
 FAULT_UNDO: Final = {
     "partition": "heal",
     "kill": "restart",

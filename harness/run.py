@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from checkers import check_history
+from checkers import check_history, exit_code
 from checkers.history import load_history
 from harness.backends.base import ClusterSpec
 from harness.config import RunConfig
@@ -34,8 +34,6 @@ from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
 from system_under_test import keys
 
-EXIT_CODES = {True: 0, False: 1, "unknown": 3}
-
 
 @dataclass
 class RunOutcome:
@@ -44,7 +42,7 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.results.get("valid"), 1)
+        return exit_code(self.results)
 
 
 @dataclass
@@ -269,15 +267,13 @@ async def _drive(
     progress = Progress(counts, config.time_limit, out)
     start = loop.time()
     deadline = start + config.time_limit
+    sends, offline = plan.sends_by_user(), plan.offline_by_user()
     progress_task = asyncio.create_task(progress.run(start))
     stop = asyncio.Event()
     nemesis_task = asyncio.create_task(nemesis.run(schedule, stop=stop))
     try:
         await asyncio.gather(
-            *(
-                d.run(plan.sends_of(d.user), plan.offline_of(d.user), start, deadline)
-                for d in drivers
-            )
+            *(d.run(sends[d.user], offline[d.user], start, deadline) for d in drivers)
         )
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):

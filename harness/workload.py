@@ -41,11 +41,19 @@ class WorkloadPlan:
     sends: tuple[PlannedSend, ...]
     offline: tuple[OfflineWindow, ...]
 
-    def sends_of(self, user: str) -> list[PlannedSend]:
-        return [s for s in self.sends if s.user == user]
+    def sends_by_user(self) -> dict[str, list[PlannedSend]]:
+        """Each user's sends in time order (every user is a key)."""
+        out: dict[str, list[PlannedSend]] = {user: [] for user in self.users}
+        for send in self.sends:
+            out[send.user].append(send)
+        return out
 
-    def offline_of(self, user: str) -> list[OfflineWindow]:
-        return [w for w in self.offline if w.user == user]
+    def offline_by_user(self) -> dict[str, list[OfflineWindow]]:
+        """Each user's offline windows (every user is a key)."""
+        out: dict[str, list[OfflineWindow]] = {user: [] for user in self.users}
+        for window in self.offline:
+            out[window.user].append(window)
+        return out
 
 
 def plan_conversations(

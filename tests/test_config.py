@@ -68,3 +68,8 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text("mode = \n")
     with pytest.raises(ConfigError, match=str(path)):
         load_toml(path)
+
+
+def test_a_config_built_directly_is_validated_too() -> None:
+    with pytest.raises(ConfigError, match="rate must be above 0"):
+        RunConfig(rate=0)
