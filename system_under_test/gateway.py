@@ -148,7 +148,8 @@ class Session:
     user: str | None = None
     pushed: set[tuple[str, int | None]] = field(default_factory=set)
     have: frozenset[str] = frozenset()
-    caught_up: bool = False  # the first barrier was answered: live pushes may start
+    caught_up: bool = False  # a barrier confirmed this node caught up: pushes may start
+    awaiting_barrier: bool = False  # not caught up and no barrier in flight: ask again later
 
 
 class BadFrame(ValueError):
@@ -288,6 +289,10 @@ class Gateway:
 
     def _applied(self, entries: list[Entry]) -> list:
         out: list = []
+        for session in self.sessions.values():
+            if session.awaiting_barrier and entries:
+                session.awaiting_barrier = False
+                out.append(_barrier(session.sid, None))
         for entry in entries:
             stored = self.mailbox.apply(entry)
             if stored is None:
@@ -314,15 +319,22 @@ class Gateway:
         return [ToClient(origin.sid, error(origin.req, result.status, result.message))]
 
     def _synced(self, session: Session, req: int | None, result: Result) -> list:
-        """Push the backlog; then ``synced`` when the barrier confirmed this node caught up with
-        the primary, else an ``error`` (``rejected``/``indeterminate``): this node's view may be
-        behind, so the client should sync again, here or elsewhere."""
-        session.caught_up = True
-        pushed = self._push_backlog(session)
+        """Push the backlog, then ``synced``, when the barrier confirmed this node caught up with
+        the primary. Otherwise push nothing (this node's view may be behind: it may not have
+        applied acks the majority committed, and would redeliver) and answer an ``error``
+        (``rejected``/``indeterminate``); a session not yet caught up asks again when this node
+        next applies entries, and the client may sync again, here or elsewhere."""
         if result.status == "ok":
+            session.caught_up = True
+            session.awaiting_barrier = False
+            pushed = self._push_backlog(session)
             return [*pushed, ToClient(session.sid, {"t": "synced", "req": req})]
+        if not session.caught_up:
+            session.awaiting_barrier = True
+        if req is None:
+            return []
         message = f"not synced, this node may be behind the primary: {result.message}"
-        return [*pushed, ToClient(session.sid, error(req, result.status, message))]
+        return [ToClient(session.sid, error(req, result.status, message))]
 
     # -- pushing ---------------------------------------------------------------------------------
 

@@ -131,6 +131,23 @@ def test_nothing_is_pushed_before_the_first_barrier_so_a_late_ack_is_not_redeliv
     assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
 
 
+def test_a_failed_first_barrier_pushes_nothing_and_is_asked_again_once_entries_apply():
+    # A node cut off from the primary does not know acks the majority committed meanwhile:
+    # pushing its stale backlog would redeliver them (seen as `duplicated` after a heal).
+    gw = gateway()
+    gw.handle(Applied([msg("a", 1)]))
+    gw.handle(Opened(1, b"\1" * 16))
+    sig = crypto.sign_challenge(keys.signing_key(PROV.secrets["u2"]), "n1", b"\1" * 16)
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "auth", "user": "u2", "sig": sig})))
+    assert gw.handle(Respond(out[-1].origin, Result("rejected", message="no primary"))) == []
+    retry = gw.handle(Applied([msg("b", 2)]))
+    [ask] = [a for a in retry if isinstance(a, Ask)]
+    assert ask.request.kind == "barrier" and frames(retry, "msg") == []
+    assert gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})])) == []
+    synced = gw.handle(Respond(ask.origin, Result("ok", seq=5)))
+    assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
+
+
 def test_unordered_backlog_bug_reverses_each_conversation():
     gw = gateway(frozenset({"unordered-backlog"}))
     gw.handle(Applied([msg("a", 1), msg("b", 2), msg("c", 3)]))
