@@ -51,6 +51,13 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--config", type=Path, help="TOML file with the same settings (flags win)")
+    p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RUN_DIR",
+        help="repeat a stored run: its whole configuration and fault schedule from "
+        "RUN_DIR/test.json (other flags given override single settings)",
+    )
     p.add_argument("--name", help="test name: runs go to OUT/NAME/<timestamp> (default chat)")
     p.add_argument("--seed", type=int, help="seed of the workload and the fault schedule")
     p.add_argument("--backend", choices=BACKENDS, help="where nodes run (default local)")
@@ -86,9 +93,41 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=main)
 
 
+def replay_values(run_dir: Path) -> dict[str, Any]:
+    """The settings of the run stored in ``run_dir/test.json``, replaying its fault schedule.
+
+    The result is the stored ``config`` (``out`` and ``name`` as stored, so a replay lands
+    beside the original) with ``schedule_file`` set to that test.json. Raises
+    :class:`ConfigError` naming the file and saying what to do when it cannot be read.
+    """
+    import orjson
+
+    path = run_dir / "test.json"
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read it ({exc.strerror or exc}); give the directory of a run "
+            "that `splitbrain run` wrote (it holds test.json)"
+        ) from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid JSON ({exc}); give a run directory with an intact test.json"
+        ) from None
+    stored = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(stored, dict):
+        raise ConfigError(
+            f'{path}: has no "config" object (written by an older splitbrain?); repeat it with '
+            f'`splitbrain run --schedule {path}` and the flags of its "command"'
+        )
+    return {**stored, "schedule_file": path}
+
+
 def config_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Settings from the TOML file (if any) overlaid with the flags given on the command line."""
-    values: dict[str, Any] = load_toml(args.config) if args.config else {}
+    """Settings of the replayed run (if any), then the TOML file (if any), then the flags given."""
+    values: dict[str, Any] = replay_values(args.replay) if getattr(args, "replay", None) else {}
+    if args.config:
+        values.update(load_toml(args.config))
     for flag, key in _FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -107,6 +146,8 @@ def main(args: argparse.Namespace) -> int:
     from harness.summary import format_summary
 
     source = str(args.config) if args.config else "command line"
+    if getattr(args, "replay", None):
+        source = f"{args.replay / 'test.json'} with the flags given"
     try:
         config = from_mapping(config_values(args), source)
     except ConfigError as exc:
