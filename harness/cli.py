@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "harness.cluster_cmd",
     "harness.clean_cmd",
     "harness.report_cmd",
+    "harness.compare_cmd",
     "harness.shrink_cmd",
 )
 
