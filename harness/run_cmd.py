@@ -37,6 +37,7 @@ _FLAGS: dict[str, str] = {
     "schedule": "schedule_file",
     "drain_timeout": "drain_timeout",
     "request_timeout": "request_timeout",
+    "offline_fraction": "offline_fraction",
 }
 
 
@@ -87,6 +88,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--image-source", choices=("local", "registry"), help="docker images")
     p.add_argument("--schedule", type=Path, help="replay the fault schedule of a test.json")
     p.add_argument("--drain-timeout", type=float, help="seconds the final catch-up may take")
+    p.add_argument(
+        "--offline-fraction", type=float, help="share of clients that go offline once (0.25)"
+    )
     p.add_argument(
         "--request-timeout", type=float, help="seconds a client waits for an ack before retrying"
     )
