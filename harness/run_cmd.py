@@ -157,7 +157,10 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"splitbrain run: {exc}", file=sys.stderr)
         return 2
+    # Ctrl-C and SIGTERM end the run the same way, also when a shell started it in the
+    # background with SIGINT ignored: every fault is healed and everything started is stopped.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         outcome = run_test(config)
     except KeyboardInterrupt:
@@ -168,6 +171,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     print(format_summary(outcome.results))
     if "run" in outcome.results:
         print(format_figures(outcome.results["run"]))

@@ -137,3 +137,30 @@ def test_a_run_killed_half_way_leaves_a_history_check_can_read(tmp_path: Path) -
         ["pgrep", "-f", f"system_under_test.node.*{tmp_path}"], capture_output=True, text=True
     )
     assert leftover.stdout.strip() == "", leftover.stdout
+
+
+def test_ctrl_c_heals_stops_everything_and_keeps_the_history(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "harness.cli", "run", "--out", str(tmp_path)]
+    argv += ["--time-limit", "30", "--seed", "4", "--clients", "6", "--nemesis", "partition"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = list(tmp_path.glob("chat/*/history.jsonl"))
+            if found and found[0].stat().st_size > 5000:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, output
+    assert "interrupted; every node and proxy was stopped" in output
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"system_under_test.node.*{tmp_path}"], capture_output=True, text=True
+    )
+    assert leftover.stdout.strip() == "", leftover.stdout
+    [history] = tmp_path.glob("chat/*/history.jsonl")
+    assert check_history(load_history(history))["stats"]["sends"]["ok"] > 0
