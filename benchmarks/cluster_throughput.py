@@ -10,6 +10,8 @@ Run: ``.venv/bin/python benchmarks/cluster_throughput.py [--seconds 10] [--clien
    overhead over the bare transport.
 3. One node's resident memory per idle authenticated client, at 1,000 and 10,000 clients (the
    node's RSS growth divided by the number of connections).
+4. The cost of end-to-end encryption: part 1 again on a second cluster started with ``--e2e off``
+   (plaintext bodies, same framing); the ratios are what PyNaCl ``Box`` costs per send.
 Prints one JSON object; nothing is written elsewhere.
 """
 
@@ -54,7 +56,9 @@ def provision(folder: Path, n_clients: int) -> tuple[keys.Provisioned, Path]:
     return provisioned, path
 
 
-async def cluster_load(cluster: LocalCluster, prov: keys.Provisioned, seconds: float) -> dict:
+async def cluster_load(
+    cluster: LocalCluster, prov: keys.Provisioned, seconds: float, e2e: bool = True
+) -> dict:
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
 
@@ -67,7 +71,9 @@ async def cluster_load(cluster: LocalCluster, prov: keys.Provisioned, seconds: f
     names = list(urls)
     clients = []
     for i, user in enumerate(prov.directory.users):
-        c = ChatClient(user, prov.secrets[user], prov.directory, urls, on_deliver=on_deliver)
+        c = ChatClient(
+            user, prov.secrets[user], prov.directory, urls, e2e=e2e, on_deliver=on_deliver
+        )
         await c.connect([names[i % len(names)]])
         clients.append(c)
     acked = 0
@@ -195,6 +201,22 @@ def main() -> int:
             result["idle_memory_n1"] = asyncio.run(idle_memory(cluster, prov, counts))
         finally:
             cluster.stop()
+        plain = folder / "e2e-off"
+        plain.mkdir()
+        specs = local_specs(3, plain, users, base_port=free_base_port(3), mode="cp", e2e=False)
+        cluster = LocalCluster(specs)
+        try:
+            cluster.start()
+            cluster.wait_ready(30)
+            off = asyncio.run(cluster_load(cluster, prov, args.seconds, e2e=False))
+        finally:
+            cluster.stop()
+        result["cluster_cp_3_nodes_e2e_off"] = off
+        result["e2e_cost"] = {
+            "throughput_ratio_off_over_on": round(off["acked_per_s"] / c["acked_per_s"], 2),
+            "p50_ratio_on_over_off": round(c["p50_ms"] / off["p50_ms"], 2),
+            "p99_ratio_on_over_off": round(c["p99_ms"] / off["p99_ms"], 2),
+        }
     print(json.dumps(result, indent=1))
     return 0
 
