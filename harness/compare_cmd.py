@@ -15,7 +15,7 @@ import orjson
 
 from checkers import HistoryError, check_history, load_history
 from harness.compare import RunRecord, comparison_json, format_comparison
-from harness.report import availability_stats
+from harness.history_summary import availability_stats
 
 
 def add_parser(subparsers: Any) -> None:

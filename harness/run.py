@@ -350,7 +350,7 @@ def run_figures(history: Path) -> dict[str, Any]:
     """Availability during and outside faults and send latency, for the summary and results."""
     import orjson
 
-    from harness.report import availability_stats
+    from harness.history_summary import availability_stats
 
     with open(history, "rb") as fh:
         return availability_stats(orjson.loads(line) for line in fh if line.strip())

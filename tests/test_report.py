@@ -10,17 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from harness.report import (
-    ANOMALY_NAMES,
+from harness.history_summary import (
     MAX_BUCKETS,
-    ReportError,
     availability_stats,
     cited_indexes,
-    render_report,
     summarize,
     timeline_data,
-    write_report,
 )
+from harness.report import ANOMALY_NAMES, ReportError, render_report, write_report
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr", "source"}
 SVG_LEAVES = {"rect", "line", "path", "circle", "polyline"}

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_report import parse
 
-from harness.report import FAULT_UNDO, ReportError, render_report, summarize, write_report
+from harness.history_summary import FAULT_UNDO, summarize
+from harness.report import ReportError, render_report, write_report
 
 NODES = ("n1", "n2", "n3")
 
