@@ -77,8 +77,11 @@ def ddmin(
         raise ValueError(f"max_runs must be at least 1, got {max_runs}")
     attempts: list[Attempt] = []
     seen: dict[tuple[int, ...], bool] = {}
+    current = tuple(range(len(items)))
+    smallest_failing = current
 
     def test(indexes: tuple[int, ...]) -> bool:
+        nonlocal smallest_failing
         if indexes in seen:
             return seen[indexes]
         if max_runs is not None and len(attempts) >= max_runs:
@@ -86,9 +89,10 @@ def ddmin(
         failed = bool(fails([items[i] for i in indexes]))
         seen[indexes] = failed
         attempts.append(Attempt(indexes, failed))
+        if failed and len(indexes) < len(smallest_failing):
+            smallest_failing = indexes
         return failed
 
-    current = tuple(range(len(items)))
     reproduced = one_minimal = False
     try:
         reproduced = test(current)
@@ -96,7 +100,7 @@ def ddmin(
             current = _reduce(current, test)
             one_minimal = True
     except _OutOfRuns:
-        pass
+        current = smallest_failing
     return ShrinkResult(
         minimal=tuple(items[i] for i in current),
         indexes=current,

@@ -104,6 +104,8 @@ def test_ddmin_stays_within_max_runs_and_keeps_a_failing_list(
     result = ddmin(items, fails, max_runs=max_runs)
     assert len(fails.calls) == len(result.attempts) <= max_runs
     assert frozenset(result.minimal) in family
+    # out of budget half-way, the smallest failure seen is kept, not the original list
+    assert len(result.minimal) == min(len(a.indexes) for a in result.attempts if a.failed)
     if result.one_minimal:
         assert result.minimal == ddmin(items, Counted(lambda s: s in family)).minimal
 
