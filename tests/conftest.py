@@ -1,10 +1,16 @@
-"""Shared test settings: Hypothesis profiles (CI runs more examples than a laptop)."""
+"""Shared test settings: Hypothesis profiles (CI runs more examples than a laptop), and a real
+Toxiproxy server for the tests that cut links."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from nemesis.toxiproxy_server import ToxiproxyServer
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -15,3 +21,16 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="module")
+def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    """A Toxiproxy server on loopback for one test module. Without the binary the tests skip
+    on a laptop and fail in CI (where .ci/run installs it), so CI never skips them silently."""
+    if shutil.which("toxiproxy-server") is None:
+        reason = "toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
+        yield server

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import threading
 import time
@@ -78,14 +77,6 @@ class History:
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(op["type"], op["f"]) for op in self.ops]
-
-
-@pytest.fixture(scope="module")
-def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
-    if shutil.which("toxiproxy-server") is None:
-        pytest.skip("toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh")
-    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
-        yield server
 
 
 @pytest.fixture

@@ -40,14 +40,6 @@ def echo() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
-    if shutil.which("toxiproxy-server") is None:
-        pytest.skip("toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh")
-    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
-        yield server
-
-
 @pytest.fixture
 def control(toxiproxy: ToxiproxyServer) -> Iterator[ProxyControl]:
     with ProxyControl(toxiproxy.url, timeout=2.0) as pc:
