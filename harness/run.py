@@ -18,16 +18,20 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from checkers import check_history, exit_code
 from checkers.history import load_history
 from harness.backends.base import ClusterSpec
 from harness.config import RunConfig
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
+from harness.history_summary import availability_stats
 from harness.recorder import Recorder
+from harness.report import ReportError, write_report
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
 from nemesis.runner import Nemesis
@@ -54,7 +58,6 @@ class LiveCounts:
     info: int = 0
     delivered: int = 0
     fault: str = "none"
-    active_faults: list[str] = field(default_factory=list)
 
     def observe(self, op: dict[str, Any]) -> None:
         f, kind = op["f"], op["type"]
@@ -84,8 +87,6 @@ def make_schedule(config: RunConfig) -> Schedule:
 
 def load_schedule(path: Path) -> Schedule:
     """A schedule from a schedule JSON file or from a run's ``test.json`` (its "schedule" key)."""
-    import orjson
-
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
@@ -339,19 +340,15 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
     results = check_history(load_history(run_dir / "history.jsonl"))
     results["run"] = run_figures(run_dir / "history.jsonl")
     write_json(run_dir / "results.json", results)
-    with contextlib.suppress(Exception):
-        from harness.report import write_report
-
+    try:
         write_report(run_dir)
+    except ReportError as exc:
+        print(f"warning: report.html not written: {exc}", file=out)
     return RunOutcome(run_dir, results)
 
 
 def run_figures(history: Path) -> dict[str, Any]:
     """Availability during and outside faults and send latency, for the summary and results."""
-    import orjson
-
-    from harness.history_summary import availability_stats
-
     with open(history, "rb") as fh:
         return availability_stats(orjson.loads(line) for line in fh if line.strip())
 
@@ -388,7 +385,7 @@ async def _startup_then_drive(
     if not await wait_healthy(cluster, config.mode, timeout=30.0):
         raise RuntimeError(
             f"the cluster did not become healthy within 30 s; read the node logs in "
-            f"{config.out / config.name}/latest/logs"
+            f"{cluster.spec.run_dir / 'logs'}"
         )
     directory = keys.load_directory(cluster.spec.users_file)
     secrets = {user: provisioned.secrets[user] for user in plan.users}
