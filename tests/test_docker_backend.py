@@ -23,7 +23,7 @@ from typing import Any
 import docker
 import pytest
 
-from harness import cli
+from harness import clean_cmd, cli
 from harness.backends import docker as backend
 from harness.backends.base import ClusterSpec
 from harness.backends.docker_images import (
@@ -49,6 +49,7 @@ def require_daemon() -> docker.DockerClient:
 @pytest.fixture(scope="module")
 def docker_client() -> Iterator[docker.DockerClient]:
     client = require_daemon()
+    clean_cmd.clean(client)  # what an earlier, killed test run left would clash by name
     yield client
     client.close()
 
@@ -271,8 +272,10 @@ def test_clean_removes_runs_whose_harness_died_and_keeps_live_ones(
     dead = subprocess.Popen(["true"])
     dead.wait()
     image = ensure_toxiproxy_image(docker_client)
+    # names unique to this test process, so leftovers of an earlier, killed test run cannot clash
+    leaked, live = f"t-leaked-{os.getpid()}", f"t-live-{os.getpid()}"
     try:
-        for run, pid in (("t-leaked", dead.pid), ("t-live", os.getpid())):
+        for run, pid in ((leaked, dead.pid), (live, os.getpid())):
             labels = {**backend.harness_labels(run, "node"), backend.LABEL_PID: str(pid)}
             if pid != os.getpid():
                 labels[backend.LABEL_PIDSTART] = ""
@@ -286,18 +289,18 @@ def test_clean_removes_runs_whose_harness_died_and_keeps_live_ones(
             )
 
         assert cli.main(["clean", "--dry-run"]) == 0
-        assert "would remove run t-leaked" in capsys.readouterr().out
-        assert _labelled(docker_client, "t-leaked")[0], "--dry-run removed something"
+        assert f"would remove run {leaked}" in capsys.readouterr().out
+        assert _labelled(docker_client, leaked)[0], "--dry-run removed something"
 
         assert cli.main(["clean"]) == 0
         out = capsys.readouterr().out
-        assert "removed run t-leaked" in out and "container splitbrain-t-leaked-n1" in out
-        assert "kept run t-live" in out
-        assert _labelled(docker_client, "t-leaked") == ([], [])
-        containers, networks = _labelled(docker_client, "t-live")
+        assert f"removed run {leaked}" in out and f"container splitbrain-{leaked}-n1" in out
+        assert f"kept run {live}" in out
+        assert _labelled(docker_client, leaked) == ([], [])
+        containers, networks = _labelled(docker_client, live)
         assert len(containers) == 1 and len(networks) == 1
     finally:
-        for run in ("t-leaked", "t-live"):
+        for run in (leaked, live):
             backend.remove_run(docker_client, run)
 
 
