@@ -1,4 +1,4 @@
-"""``splitbrain compare RUN_DIR RUN_DIR ... [--json]``: runs side by side (e.g. CP against AP).
+"""``splitbrain compare RUN_DIR|history.jsonl ... [--json]``: runs side by side (CP against AP).
 
 Reads each run's test.json and results.json (checking the history when results.json is missing)
 and the availability of its history. Exit 0, or 2 when a run cannot be read.
@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
             "and outside faults, latency and every anomaly count, one column per run."
         ),
     )
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR|history.jsonl")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=main)
 
@@ -48,14 +48,27 @@ def _json_file(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def load_run(run_dir: Path) -> RunRecord:
-    """The record of one run directory; raises :class:`RunUnreadable`."""
-    history = run_dir / "history.jsonl"
+def run_files(run: Path) -> tuple[Path, Path | None, str]:
+    """(history, folder of its test.json and results.json or None, name) of a run argument.
+
+    A run directory, or its history.jsonl, has both; any other history file stands alone.
+    """
+    if run.is_dir():
+        return run / "history.jsonl", run, run.name
+    if run.name == "history.jsonl":
+        return run, run.parent, run.parent.name
+    return run, None, run.stem
+
+
+def load_run(run: Path) -> RunRecord:
+    """The record of a run directory or a history file; raises :class:`RunUnreadable`."""
+    history, folder, name = run_files(run)
     if not history.is_file():
         raise RunUnreadable(
-            f"{run_dir}: no history.jsonl; give run directories (histories/<test>/<time>/)"
+            f"{run}: no history.jsonl; give run directories (histories/<test>/<time>/) "
+            "or history files"
         )
-    results = _json_file(run_dir / "results.json")
+    results = _json_file(folder / "results.json") if folder else {}
     if not results:
         try:
             results = check_history(load_history(history))
@@ -65,9 +78,9 @@ def load_run(run_dir: Path) -> RunRecord:
     if not isinstance(figures, dict):
         with open(history, "rb") as fh:
             figures = availability_stats(orjson.loads(line) for line in fh if line.strip())
-    test = _json_file(run_dir / "test.json")
+    test = _json_file(folder / "test.json") if folder else {}
     label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
-    return RunRecord(label=f"{label} {run_dir.name}", test=test, results=results, figures=figures)
+    return RunRecord(label=f"{label} {name}", test=test, results=results, figures=figures)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -71,6 +71,16 @@ def test_compare_command_checks_runs_without_results(tmp_path: Path, capsys) -> 
     assert data[1]["anomaly_counts"]["lost"] == 1
 
 
+def test_bare_history_files_compare_too(capsys) -> None:
+    files = [str(EXAMPLES / "valid-basic.jsonl"), str(EXAMPLES / "duplicated.jsonl")]
+    assert main(["compare", *files]) == 0
+    table = capsys.readouterr().out
+    assert "valid-basic" in table and "duplicated" in table.splitlines()[0]
+    assert [line.split()[1:] for line in table.splitlines() if line.startswith("duplicated")] == [
+        ["0", "1"]
+    ]
+
+
 def test_a_directory_without_history_is_refused_with_what_to_do(tmp_path: Path, capsys) -> None:
     assert main(["compare", str(tmp_path)]) == 2
     assert "no history.jsonl" in capsys.readouterr().err
