@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import ClusterSpec, link_proxy_name
+from harness.backends.base import ClusterSpec
 from harness.backends.local import LocalCluster, start_local
+from nemesis.interface import proxy_name
 from system_under_test.client import (
     ChatClient,
     Delivery,
@@ -48,7 +49,7 @@ class Run:
         )
 
     def cut(self, node: str) -> list[str]:
-        links = [link_proxy_name(a, b) for a in NODES for b in NODES if a != b and node in (a, b)]
+        links = [proxy_name(a, b) for a in NODES for b in NODES if a != b and node in (a, b)]
         self.cluster.proxies.cut(links, mode="drop")
         return links
 

@@ -7,6 +7,8 @@ The harness and the nemesis rely only on this interface, never on how a backend 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,9 +17,10 @@ if TYPE_CHECKING:
     from nemesis.proxies import ProxyControl
 
 
-def link_proxy_name(src: str, dst: str) -> str:
-    """The Toxiproxy proxy name of the directed link ``src -> dst`` (e.g. ``n1-n2``, ``c0-n3``)."""
-    return f"{src}-{dst}"
+def primary_named_by_most(statuses: Iterable[dict[str, Any] | None]) -> str | None:
+    """The primary that most of the answering nodes name; None when none names one."""
+    votes = Counter(s.get("primary") for s in statuses if s and s.get("primary"))
+    return votes.most_common(1)[0][0] if votes else None
 
 
 @dataclass(frozen=True)

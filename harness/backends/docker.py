@@ -25,7 +25,6 @@ labelled with this run, so it also removes what a start that failed half-way had
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -35,7 +34,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +43,12 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
-from harness.backends.base import ClusterSpec, link_proxy_name
+from harness.backends.base import ClusterSpec, primary_named_by_most
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
+from nemesis.interface import proxy_name
 from nemesis.proxies import ProxyControl
+from nemesis.toxiproxy_server import free_port
+from system_under_test.launcher import fetch_status
 
 NODE_PORT = 7000
 TOXIPROXY_API_PORT = 8474
@@ -87,13 +88,11 @@ def plan_routes(spec: ClusterSpec) -> list[ProxyRoute]:
         for j, dst in enumerate(spec.nodes):
             if src != dst:
                 port = PEER_PORT_BASE + 100 * i + j
-                routes.append(
-                    ProxyRoute(link_proxy_name(src, dst), port, f"{dst}:{NODE_PORT}", False)
-                )
+                routes.append(ProxyRoute(proxy_name(src, dst), port, f"{dst}:{NODE_PORT}", False))
     for k, group in enumerate(spec.client_group_names):
         for j, dst in enumerate(spec.nodes):
             port = CLIENT_PORT_BASE + 100 * k + j
-            routes.append(ProxyRoute(link_proxy_name(group, dst), port, f"{dst}:{NODE_PORT}", True))
+            routes.append(ProxyRoute(proxy_name(group, dst), port, f"{dst}:{NODE_PORT}", True))
     return routes
 
 
@@ -112,7 +111,7 @@ def node_argv(
     argv += ["--listen", f"0.0.0.0:{NODE_PORT}"]
     for peer in spec.nodes:
         if peer != node:
-            port = by_name[link_proxy_name(node, peer)].listen
+            port = by_name[proxy_name(node, peer)].listen
             argv += ["--peer", f"{peer}={TOXIPROXY_ALIAS}:{port}"]
     argv += ["--db", str(run_dir / "data" / f"{node}.sqlite")]
     argv += ["--users", str(spec.users_file.resolve())]
@@ -230,17 +229,12 @@ class DockerCluster:
 
     def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
         """The node's status JSON, or None when it does not answer within ``timeout`` seconds."""
-        try:
-            with urllib.request.urlopen(self.status_url(node), timeout=timeout) as response:
-                return dict(json.loads(response.read()))
-        except (OSError, ValueError):
-            return None
+        self._node(node)
+        return fetch_status("127.0.0.1", self._status_ports[node], timeout)
 
     def primary(self) -> str | None:
         """The primary named by most of the nodes that answer; None if none names one."""
-        named = (s.get("primary") for s in map(self.status, self.nodes) if s)
-        votes = Counter(p for p in named if p)
-        return votes.most_common(1)[0][0] if votes else None
+        return primary_named_by_most(map(self.status, self.nodes))
 
     def kill(self, node: str) -> None:
         """SIGKILL the node (``docker kill``) and return once it has exited; its data and logs
@@ -415,7 +409,7 @@ def _start_node(cluster: DockerCluster, node: str) -> None:
     labels = {**harness_labels(cluster.run_id, "node"), LABEL_NODE: node}
     last_error: Exception | None = None
     for _attempt in range(3):  # a probed free port may be taken before Docker binds it
-        status_port = _free_loopback_port()
+        status_port = free_port()
         container = cluster.client.containers.create(
             image.tag,
             command=node_argv(spec, node, image.python, cluster.routes, cluster.node_module),
@@ -525,12 +519,6 @@ def _published_ports(container: Container) -> dict[int, int]:
             if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
                 published[int(key.split("/")[0])] = int(binding["HostPort"])
     return published
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _tail(container: Container, lines: int = 30) -> str:

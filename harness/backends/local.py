@@ -9,37 +9,20 @@ Node processes are started so that they die with the harness (``PR_SET_PDEATHSIG
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ClusterSpec, link_proxy_name
+from harness.backends.base import ClusterSpec, primary_named_by_most
+from nemesis.interface import proxy_name
 from nemesis.orphans import die_with_parent
 from nemesis.proxies import ProxyControl
-from nemesis.toxiproxy_server import ToxiproxyServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def fetch_status(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
-    """The node's status JSON, or None when it does not answer in time."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return dict(json.loads(response.read()))
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
+from nemesis.toxiproxy_server import ToxiproxyServer, free_port
+from system_under_test.launcher import fetch_status
 
 
 def node_argv(
@@ -96,16 +79,11 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.nodes_by_name[node].port}/status"
 
     def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        return fetch_status(self.status_url(node), timeout)
+        return fetch_status("127.0.0.1", self.nodes_by_name[node].port, timeout)
 
     def primary(self) -> str | None:
         """The primary named by most nodes that answer (None if none answers or names one)."""
-        votes: dict[str, int] = {}
-        for node in self.nodes:
-            status = self.status(node, timeout=0.5)
-            if status and status.get("primary"):
-                votes[status["primary"]] = votes.get(status["primary"], 0) + 1
-        return max(votes, key=lambda n: votes[n]) if votes else None
+        return primary_named_by_most(self.status(node, timeout=0.5) for node in self.nodes)
 
     def _spawn(self, node: LocalNode) -> None:
         log = open(node.log, "ab")  # noqa: SIM115 (the child holds it)
@@ -210,7 +188,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         for src in spec.nodes:
             for dst in spec.nodes:
                 if src != dst:
-                    name = link_proxy_name(src, dst)
+                    name = proxy_name(src, dst)
                     peer_addr[src][dst] = proxies.create(
                         name, "127.0.0.1:0", f"127.0.0.1:{ports[dst]}"
                     )
@@ -218,7 +196,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         for group in spec.client_group_names:
             client_addresses[group] = {
                 node: proxies.create(
-                    link_proxy_name(group, node), "127.0.0.1:0", f"127.0.0.1:{ports[node]}"
+                    proxy_name(group, node), "127.0.0.1:0", f"127.0.0.1:{ports[node]}"
                 )
                 for node in spec.nodes
             }
