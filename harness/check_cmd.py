@@ -8,15 +8,12 @@ and 2 when the input cannot be read, in which case nothing is written.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from checkers import HistoryError, check_history, exit_code, load_history
+from harness.runstore import json_bytes, write_json
 from harness.summary import format_summary
 
 RESULTS_FILE = "results.json"
@@ -64,32 +61,13 @@ def run(args: argparse.Namespace) -> int:
     results = check_history(history, max_examples=args.max_examples)
     if path.is_dir():
         try:
-            write_results(path / RESULTS_FILE, results)
+            write_json(path / RESULTS_FILE, results)
         except OSError as exc:
             print(
                 f"splitbrain check: could not write {path / RESULTS_FILE}: {exc}", file=sys.stderr
             )
     if args.json:
-        sys.stdout.write(to_json(results).decode())
+        sys.stdout.write(json_bytes(results).decode())
     else:
         sys.stdout.write(format_summary(results))
     return exit_code(results)
-
-
-def to_json(results: dict[str, Any]) -> bytes:
-    """``results`` as the bytes of ``results.json`` (indented, newline at the end)."""
-    return orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n"
-
-
-def write_results(target: Path, results: dict[str, Any]) -> None:
-    """Replace ``target`` with ``results`` so that a reader sees the old file or the new one."""
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(to_json(results))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -1,14 +1,15 @@
 """Where runs live: ``histories/<test-name>/<UTC timestamp>/`` and the ``histories/latest`` link.
 
 A run directory holds test.json, history.jsonl, results.json, report.html and logs/ (see
-history-format.md). Commands that take a run accept a run directory, a bare history.jsonl, or
-``latest``.
+history-format.md). Commands that take a run accept a run directory (``histories/latest``
+too, being a link to one) or a bare history.jsonl.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,15 +46,21 @@ def point_latest(root: Path, run_dir: Path) -> None:
             tmp.unlink()
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as indented JSON with a newline at the end, keys in their given order."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    tmp.replace(path)
-
-
-def resolve_run(arg: str, root: Path = Path("histories")) -> Path:
-    """A run argument as a path: ``latest`` means the newest run under ``root``."""
-    if arg == "latest":
-        return (root / "latest").resolve()
-    return Path(arg)
+    """Replace ``path`` with ``data`` as JSON, so that a reader sees the old file or the new one
+    (a temporary file in the same folder, synced, then renamed; removed again on failure)."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(json_bytes(data))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
