@@ -141,6 +141,23 @@ class ClientDriver:
             if attempts > self.settings.retries_after_info or loop.time() >= deadline:
                 return
 
+    def _end(
+        self,
+        process: int,
+        outcome: str,
+        planned: PlannedSend,
+        node: str | None,
+        error: str | None = None,
+        seq: int | None = None,
+    ) -> str:
+        """Record the completion of a send and count it; returns ``outcome``."""
+        value: dict[str, Any] = {"id": planned.msg_id, "conv": planned.conv}
+        if seq is not None:
+            value["seq"] = seq
+        self.record(process, outcome, "send", value, node=node, error=error)
+        setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+        return outcome
+
     async def _send_once(self, planned: PlannedSend) -> str:
         to = sorted(u for u in self.conversations[planned.conv] if u != self.user)
         invoke = {
@@ -154,52 +171,21 @@ class ClientDriver:
         process = self.process
         if not connected:
             self.record(process, "invoke", "send", invoke)
-            self.record(
-                process,
-                "fail",
-                "send",
-                {"id": planned.msg_id, "conv": planned.conv},
-                error="no node reachable from this client",
-            )
-            self.counts.fail += 1
-            return "fail"
+            return self._end(process, "fail", planned, None, "no node reachable from this client")
         node = self._client.node
         self.record(process, "invoke", "send", invoke, node=node)
         try:
             sent = await self._client.send(planned.msg_id, planned.conv, planned.body)
         except SendRejected as exc:
-            self.record(
-                process,
-                "fail",
-                "send",
-                {"id": planned.msg_id, "conv": planned.conv},
-                node=node,
-                error=str(exc) or "rejected",
-            )
-            self.counts.fail += 1
-            self._rotate_from(node)
-            await self.disconnect()
-            return "fail"
+            outcome = self._end(process, "fail", planned, node, str(exc) or "rejected")
         except (TimeoutError, SendIndeterminate, ConnectionError, OSError) as exc:
-            self.record(
-                process,
-                "info",
-                "send",
-                {"id": planned.msg_id, "conv": planned.conv},
-                node=node,
-                error=str(exc) or type(exc).__name__,
-            )
-            self.counts.info += 1
+            outcome = self._end(process, "info", planned, node, str(exc) or type(exc).__name__)
             self.process = self.process_ids.next()
-            self._rotate_from(node)
-            await self.disconnect()
-            return "info"
-        value: dict[str, Any] = {"id": planned.msg_id, "conv": planned.conv}
-        if sent.seq is not None:
-            value["seq"] = sent.seq
-        self.record(process, "ok", "send", value, node=sent.node or node)
-        self.counts.ok += 1
-        return "ok"
+        else:
+            return self._end(process, "ok", planned, sent.node or node, seq=sent.seq)
+        self._rotate_from(node)
+        await self.disconnect()
+        return outcome
 
     async def run(
         self,
