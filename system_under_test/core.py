@@ -44,6 +44,8 @@ class NodeCore:
         self.now = now
         target = "r" if isinstance(event, Tick | FromPeer | LinkState) else "g"
         pending: deque = deque([(target, event)])
+        if isinstance(event, Tick):
+            pending.append(("g", event))  # the gateway retries its sessions' failed barriers
         out: list = []
         while pending:
             target, ev = pending.popleft()

@@ -36,11 +36,13 @@ from system_under_test.records import (
     Request,
     Respond,
     Result,
+    Tick,
 )
 
 MAX_ID = 200
 MAX_FRAME = 256 * 1024  # bytes; a larger client frame gets a "too-large" error
 MAX_HAVE = 10_000
+BARRIER_RETRY = 0.25  # seconds between a session's failed barrier and the next try
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ class Session:
     have: frozenset[str] = frozenset()
     caught_up: bool = False  # a barrier confirmed this node caught up: pushes may start
     awaiting_barrier: bool = False  # not caught up and no barrier in flight: ask again later
+    barrier_retry_at: float = 0.0  # the first Tick at or after this time asks again
 
 
 class BadFrame(ValueError):
@@ -169,9 +172,13 @@ class Gateway:
         self.mailbox = Mailbox()
         self.sessions: dict[int, Session] = {}
         self.by_user: dict[str, set[int]] = {}
+        self.now = 0.0  # the last Tick's time
 
-    def handle(self, event: Opened | ClientFrame | Closed | Applied | Respond) -> list:
+    def handle(self, event: Opened | ClientFrame | Closed | Applied | Respond | Tick) -> list:
         """Apply one event; return the actions to carry out, in order."""
+        if isinstance(event, Tick):
+            self.now = event.now
+            return self._retry_barriers(event.now)
         if isinstance(event, Opened):
             self.sessions[event.sid] = Session(event.sid, event.nonce)
             challenge = {
@@ -287,6 +294,16 @@ class Gateway:
 
     # -- from replication ------------------------------------------------------------------------
 
+    def _retry_barriers(self, now: float) -> list:
+        """Ask again for sessions whose barrier failed, at most every BARRIER_RETRY seconds,
+        so a session does not depend on this node applying another entry to catch up."""
+        out: list = []
+        for session in self.sessions.values():
+            if session.awaiting_barrier and now >= session.barrier_retry_at:
+                session.awaiting_barrier = False
+                out.append(_barrier(session.sid, None))
+        return out
+
     def _applied(self, entries: list[Entry]) -> list:
         out: list = []
         for session in self.sessions.values():
@@ -331,6 +348,7 @@ class Gateway:
             return [*pushed, ToClient(session.sid, {"t": "synced", "req": req})]
         if not session.caught_up:
             session.awaiting_barrier = True
+            session.barrier_retry_at = self.now + BARRIER_RETRY
         if req is None:
             return []
         message = f"not synced, this node may be behind the primary: {result.message}"

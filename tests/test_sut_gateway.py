@@ -148,6 +148,24 @@ def test_a_failed_first_barrier_pushes_nothing_and_is_asked_again_once_entries_a
     assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
 
 
+def test_a_failed_barrier_is_asked_again_on_a_tick_when_no_entry_comes():
+    # The barrier may fail after the node applied everything there is (a primary killed while
+    # it was in flight): ticks, not only new entries, must lead to another try.
+    gw = gateway()
+    gw.handle(Applied([msg("a", 1)]))
+    gw.handle(Tick(10.0))
+    gw.handle(Opened(1, b"\1" * 16))
+    sig = crypto.sign_challenge(keys.signing_key(PROV.secrets["u2"]), "n1", b"\1" * 16)
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "auth", "user": "u2", "sig": sig})))
+    assert gw.handle(Respond(out[-1].origin, Result("indeterminate", message="gone"))) == []
+    assert gw.handle(Tick(10.1)) == []  # not before BARRIER_RETRY has passed
+    [ask] = gw.handle(Tick(10.3))
+    assert isinstance(ask, Ask) and ask.request.kind == "barrier"
+    assert gw.handle(Tick(11.0)) == []  # one barrier in flight at a time
+    synced = gw.handle(Respond(ask.origin, Result("ok", seq=1)))
+    assert [f.get("id", f["t"]) for f in frames(synced)] == ["a", "synced"]
+
+
 def test_unordered_backlog_bug_reverses_each_conversation():
     gw = gateway(frozenset({"unordered-backlog"}))
     gw.handle(Applied([msg("a", 1), msg("b", 2), msg("c", 3)]))
