@@ -1,0 +1,49 @@
+"""Systems by name. The harness finds a system here and never imports one directly, so adding a
+system is one new module and one line below."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from systems.seam import System, SystemConfigError, resolve_options
+
+SYSTEMS: Mapping[str, str] = {
+    "reference": "systems.reference:ReferenceSystem",
+    "nats": "systems.nats:NatsSystem",
+}
+DEFAULT = "reference"
+
+
+def names() -> tuple[str, ...]:
+    return tuple(SYSTEMS)
+
+
+def system_class(name: str) -> type[System]:
+    """The class of system ``name``; :class:`SystemConfigError` listing the systems otherwise."""
+    try:
+        target = SYSTEMS[name]
+    except KeyError:
+        raise SystemConfigError(
+            f"unknown system {name!r}; the systems are: {', '.join(SYSTEMS)}"
+        ) from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create(name: str, options: Mapping[str, Any]) -> System:
+    """System ``name`` set up with ``options`` (parsed and checked against its declaration)."""
+    cls = system_class(name)
+    settings = resolve_options(name, cls.options, options)
+    return cls(settings)  # type: ignore[call-arg]
+
+
+def options_help(name: str) -> str:
+    """The options of system ``name``, one per line, for ``run --system NAME --help``."""
+    cls = system_class(name)
+    lines = [f"system {name}: {cls.description}", "options (--system-opt NAME=VALUE):"]
+    for option in cls.options:
+        choices = f" [{'|'.join(str(c) for c in option.choices)}]" if option.choices else ""
+        lines.append(f"  {option.name:<16} {option.help}{choices} (default: {option.default})")
+    return "\n".join(lines)

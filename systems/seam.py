@@ -1,0 +1,296 @@
+"""The seam between the harness and a messaging system under test (Jepsen's db/client split).
+
+A :class:`System` says how to provision accounts, how to launch one node given its addresses, how
+to read a node's status, and how to make a :class:`MessagingClient` for one user. The backends
+only run what a system says to launch, and route every link through their own proxies; the driver
+only speaks the client protocol below, in the history's vocabulary. Nothing here does I/O.
+
+What a caller may rely on:
+
+* ``MessagingClient.send`` returns :class:`Sent` (the send is ``ok``), raises :class:`Refused`
+  when the system certainly did not take the message (``fail``) and :class:`Indeterminate` when
+  nobody knows (``info``). Any other exception is a bug in the client.
+* Deliveries arrive through the ``on_deliver`` callback given to :meth:`System.client`, one call
+  per arrival, with the digest of the plaintext the client saw (:func:`digest`).
+* ``sync`` returns only when the node confirmed that everything committed before the call has
+  been delivered to this client; it raises :class:`NotCaughtUp` (or :class:`Unreachable`) when it
+  could not confirm that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+UNDECRYPTABLE = "undecryptable"
+
+
+def digest(body: bytes) -> str:
+    """The history's ``digest``: hex SHA-256 of a plaintext body (computed by clients only)."""
+    return hashlib.sha256(body).hexdigest()
+
+
+class ClientError(Exception):
+    """Base of the errors a client raises on purpose; anything else is a bug in the client."""
+
+
+class Refused(ClientError):
+    """The system certainly did not take the send: recorded as ``fail``."""
+
+
+class Indeterminate(ClientError):
+    """Nobody knows whether the system took the send (timeout, lost connection): ``info``."""
+
+
+class Unreachable(ClientError, ConnectionError):
+    """No node of the ones given could be reached (or the client is not connected)."""
+
+
+class NotCaughtUp(ClientError):
+    """A sync could not confirm that this client has everything committed before it."""
+
+
+class SystemConfigError(ValueError):
+    """A system option is unknown or has a bad value; the message names it and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A send the system took: its ``seq`` in the conversation (None if the system gives none)
+    and the node that answered."""
+
+    seq: int | None
+    node: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One arrival of a message at ``user``; ``digest`` is :data:`UNDECRYPTABLE` when the body
+    did not open."""
+
+    id: str
+    conv: str
+    sender: str
+    user: str
+    seq: int | None
+    digest: str
+    node: str | None
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """Who takes part in a run: users and the members of each conversation."""
+
+    users: tuple[str, ...]
+    conversations: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Timeouts every client honours; ``heartbeat`` is how often a silent link is probed."""
+
+    connect_timeout: float = 1.5
+    request_timeout: float = 3.0
+    heartbeat: float = 1.0
+
+
+@dataclass(frozen=True)
+class NodeAddresses:
+    """Where one node listens and whom it dials, as the backend decided.
+
+    ``ports`` maps each of the system's port names (:attr:`System.port_names`) to the port the
+    node binds on ``bind_host``; ``peers`` maps every other node to the ``host:port`` this node
+    dials for it (a proxy of that link, on the peer's ``peer_port``). ``data_dir`` is the node's own
+    directory (it exists and survives restarts); ``python`` is the interpreter that runs Python
+    code where the node runs (the host's, or an image's).
+    """
+
+    name: str
+    bind_host: str
+    ports: Mapping[str, int]
+    peers: Mapping[str, str]
+    data_dir: Path
+    log: Path
+    run_dir: Path
+    python: str
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """How to start one node: its command line, environment, the files to write before it
+    starts (path -> bytes, mode 0600), and host paths it reads (the docker backend mounts them
+    read-only at the same place)."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[Path, bytes] = field(default_factory=dict)
+    host_paths: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a system offers the nemesis, declared rather than guessed.
+
+    ``primary``: node statuses name one primary (for primary-aimed faults). ``process_faults``:
+    its nodes are processes the backend started, so kill, pause and power loss apply.
+    """
+
+    primary: bool = False
+    process_faults: bool = True
+
+
+@dataclass(frozen=True)
+class Option:
+    """One system option: ``--system-opt NAME=VALUE`` or ``[system] NAME = VALUE`` in TOML."""
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    parse: Callable[[Any], Any] = str
+
+    def coerce(self, value: Any, system: str) -> Any:
+        """``value`` parsed and checked; raises :class:`SystemConfigError` naming the option."""
+        try:
+            parsed = self.parse(value)
+        except (TypeError, ValueError) as exc:
+            raise SystemConfigError(
+                f"system {system}: option {self.name} = {value!r} is not valid ({exc}); {self.help}"
+            ) from None
+        if self.choices is not None and parsed not in self.choices:
+            raise SystemConfigError(
+                f"system {system}: option {self.name} = {value!r}; use one of "
+                + ", ".join(str(c) for c in self.choices)
+            )
+        return parsed
+
+
+def parse_switch(value: Any) -> bool:
+    """``on/off/true/false/yes/no/1/0`` (or a bool) as a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError("expected on or off")
+
+
+def parse_optional(value: Any) -> str | None:
+    """A string, or None for ``""``/``none``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text.lower() in ("", "none") else text
+
+
+def resolve_options(
+    system: str, declared: Sequence[Option], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every declared option with its value: given ones parsed and checked, others defaulted."""
+    known = {o.name: o for o in declared}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none"
+        raise SystemConfigError(
+            f"system {system}: unknown option(s) {', '.join(unknown)}; its options are: {listing}"
+            f" (see `splitbrain run --system {system} --help`)"
+        )
+    return {
+        name: option.coerce(given[name], system) if name in given else option.default
+        for name, option in known.items()
+    }
+
+
+class MessagingClient(Protocol):
+    """One user's client. Never reconnects by itself: the driver decides where to connect."""
+
+    @property
+    def node(self) -> str | None:
+        """The node this client is connected to now, or None."""
+        ...
+
+    async def connect(self, order: Sequence[str]) -> str:
+        """Connect to the first node of ``order`` that answers and return its name; raise
+        :class:`Unreachable` when none does. Deliveries may start right away."""
+        ...
+
+    async def send(self, msg_id: str, conv: str, body: bytes) -> Sent:
+        """Send ``body`` to the other members of ``conv``; a retry reuses ``msg_id``."""
+        ...
+
+    async def sync(self, timeout: float) -> None:
+        """Catch up: return once everything committed before the call reached this client."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection, if any; safe to call twice."""
+        ...
+
+
+DeliveryCallback = Callable[[Delivery], None]
+
+
+class System(Protocol):
+    """A messaging system under test; one instance serves one run.
+
+    Class attributes declare what the harness may ask of it: ``name``, ``options`` (with
+    ``--system-opt``), ``capabilities``, and its ports: ``port_names`` are the ports one node
+    listens on; clients dial ``client_port``, peers dial ``peer_port`` (None if nodes never dial
+    each other), and the harness reads status on ``status_port``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]]
+    capabilities: ClassVar[Capabilities]
+    port_names: ClassVar[tuple[str, ...]]
+    client_port: ClassVar[str]
+    peer_port: ClassVar[str | None]
+    status_port: ClassVar[str]
+
+    settings: Mapping[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        """What ``test.json`` records of this system: its options, versions, server settings."""
+        ...
+
+    def prepare(self, out: Any) -> None:
+        """Make sure the system's binaries exist (build or install them, showing progress on
+        ``out``); raise :class:`SystemConfigError` with what to do when that is impossible."""
+        ...
+
+    def provision(self, accounts: Accounts, run_dir: Path, nodes: Sequence[str], seed: int) -> None:
+        """Create users, keys and conversations (files under ``run_dir``, secrets 0600)."""
+        ...
+
+    def launch(self, node: NodeAddresses) -> NodeLaunch:
+        """How to start ``node``; called once per node before the first start."""
+        ...
+
+    def status(self, host: str, port: int, timeout: float) -> dict[str, Any] | None:
+        """The node's status (at least ``{"ready": bool}``), or None when it does not answer."""
+        ...
+
+    def healthy(self, statuses: Mapping[str, dict[str, Any] | None]) -> bool:
+        """Whether the cluster, as these statuses show it, can serve every client."""
+        ...
+
+    def primary(self, statuses: Mapping[str, dict[str, Any] | None]) -> str | None:
+        """The node most statuses name as primary, or None (only with ``capabilities.primary``)."""
+        ...
+
+    def client(
+        self,
+        user: str,
+        endpoints: Mapping[str, str],
+        on_deliver: DeliveryCallback,
+        settings: ClientSettings,
+    ) -> MessagingClient:
+        """A client for ``user``; ``endpoints`` maps node -> ``host:port`` of its client port
+        (through the backend's proxy for this client's group)."""
+        ...
