@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from splitbrain.errors import SplitbrainError
+
 HISTORY_FILE = "history.jsonl"
 CONTROL_PROCESSES = frozenset({"nemesis", "harness"})
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info"})
@@ -48,7 +50,7 @@ _FIX_JSON = (
 )
 
 
-class HistoryError(Exception):
+class HistoryError(SplitbrainError):
     """A history that cannot be read as format v1.
 
     ``str()`` is one sentence a person can act on: ``"<file>:<line>: <problem>. <what to do>"``

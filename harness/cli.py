@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from splitbrain.errors import SplitbrainError
+
 SUBCOMMAND_MODULES = (
     "harness.check_cmd",
     "harness.run_cmd",
@@ -40,12 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a :class:`SplitbrainError` it lets through is printed, exit 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SplitbrainError as exc:
+        print(f"splitbrain {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""``splitbrain cluster up``: run a local reference cluster until Ctrl-C.
+"""``splitbrain cluster up``: run a local cluster of any system until Ctrl-C.
 
-Nodes run as local subprocesses that dial each other directly (no fault proxies); the command
-provisions users and keys into ``--dir``, prints the client addresses and the users/secrets files,
-and stops every node it started when interrupted.
+The nodes run as local subprocesses behind a Toxiproxy server, exactly as in a test run (one
+proxy per link, nothing cut), so what you poke at by hand is what the harness attacks. The command
+provisions users into ``--dir``, prints each node's client address and status address, and stops
+every node and proxy it started when interrupted; its nodes die with it even on SIGKILL.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from system_under_test.core import BUGS
-from system_under_test.launcher import LocalCluster, local_specs, provision_users
+from systems import registry
+from systems.seam import Accounts, SystemConfigError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    cluster = subparsers.add_parser("cluster", help="run the reference cluster locally")
+    cluster = subparsers.add_parser("cluster", help="run a system's cluster locally")
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
     up = actions.add_parser(
         "up",
@@ -27,56 +29,86 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    up.add_argument("--mode", choices=("cp", "ap"), default="cp")
+    up.add_argument("--system", default=registry.DEFAULT, choices=registry.names())
     up.add_argument(
-        "--bug",
-        choices=sorted(BUGS),
-        help="switch on one known bug: " + "; ".join(f"{k}: {v}" for k, v in BUGS.items()),
+        "--system-opt",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option of the system (see `splitbrain run --system NAME --help`)",
     )
-    up.add_argument("--e2e", choices=("on", "off"), default="on")
-    up.add_argument("--base-port", type=int, default=7001, help="n1 listens here, n2 on +1, ...")
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    for name in ("mode", "bug", "e2e"):
+        up.add_argument(f"--{name}", help=f"the reference system's {name} option")
     up.add_argument("--users", type=int, default=3, help="users to provision (u1..uN)")
-    up.add_argument("--seed", type=int, default=1, help="key seed (same seed, same keys)")
-    up.add_argument("--dir", type=Path, help="folder for keys, SQLite files and logs")
+    up.add_argument("--seed", type=int, default=1, help="seed of the provisioning")
+    up.add_argument("--dir", type=Path, help="folder for keys, data and logs")
     up.set_defaults(func=cluster_up)
 
 
+def accounts_for(n_users: int) -> Accounts:
+    """Users u1..uN, one group ``g1`` of all of them and a direct chat for each pair."""
+    users = tuple(f"u{i + 1}" for i in range(n_users))
+    conversations: dict[str, tuple[str, ...]] = {"g1": users}
+    for i, a in enumerate(users):
+        for b in users[i + 1 :]:
+            conversations[f"d-{a}-{b}"] = (a, b)
+    return Accounts(users, conversations)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in args.system_opt:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemConfigError(f"--system-opt {item!r}: write it as NAME=VALUE")
+        options[name.strip()] = value
+    for name in ("mode", "bug", "e2e"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return options
+
+
 def cluster_up(args: argparse.Namespace) -> int:
-    if args.nodes < 1:
-        print("--nodes must be at least 1", file=sys.stderr)
+    from harness.backends.base import ClusterSpec
+    from harness.backends.local import start_local
+
+    if not 1 <= args.nodes <= 9 or not 2 <= args.users <= 5000:
+        print("cluster up: --nodes must be 1..9 and --users 2..5000", file=sys.stderr)
+        return 2
+    try:
+        system = registry.create(args.system, _options(args))
+        system.prepare(sys.stderr)
+    except SystemConfigError as exc:
+        print(f"cluster up: {exc}", file=sys.stderr)
         return 2
     folder = args.dir or Path(tempfile.mkdtemp(prefix="splitbrain-cluster-"))
     folder.mkdir(parents=True, exist_ok=True)
-    _, users, secrets = provision_users(folder, args.users, seed=args.seed)
-    specs = local_specs(
-        args.nodes, folder, users, base_port=args.base_port, mode=args.mode, bug=args.bug,
-        e2e=args.e2e == "on",
-    )  # fmt: skip
-    cluster = LocalCluster(specs)
-    stop = []
+    nodes = tuple(f"n{i + 1}" for i in range(args.nodes))
+    system.provision(accounts_for(args.users), folder, nodes, args.seed)
+    stop: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
-        cluster.start()
-        try:
-            cluster.wait_ready(30)
-        except TimeoutError as exc:
-            print(f"cluster did not come up: {exc}", file=sys.stderr)
-            return 1
-        print(f"cluster up: {args.nodes} nodes, mode {args.mode}, bug {args.bug or 'none'}, "
-              f"e2e {args.e2e}")  # fmt: skip
-        for spec in specs:
-            print(
-                f"  {spec.name}  {spec.client_url}/client  status http://{spec.host}:{spec.port}/status"
-            )
-        print(f"users file:   {users}\nsecrets file: {secrets}\nlogs and data: {folder}")
+        cluster = start_local(ClusterSpec(nodes=nodes, system=system, run_dir=folder))
+    except (RuntimeError, OSError) as exc:
+        print(f"cluster up: the cluster did not come up: {exc}", file=sys.stderr)
+        return 1
+    try:
+        settings = ", ".join(f"{k} {v}" for k, v in system.settings.items())
+        print(f"cluster up: {args.system}, {args.nodes} nodes ({settings})")
+        endpoints = cluster.client_endpoints("c0")
+        for node in nodes:
+            host, port = cluster.status_address(node)
+            print(f"  {node}  client {endpoints[node]}  status {host}:{port}")
+        print(f"accounts and keys: {folder}\nlogs: {folder / 'logs'}")
         print("press Ctrl-C to stop every node", flush=True)
         reported: set[str] = set()
         while not stop:
-            for name, proc in cluster.procs.items():
-                if proc.poll() is not None and name not in reported:
+            for name, node in cluster.nodes_by_name.items():
+                proc = node.process
+                if proc is not None and proc.poll() is not None and name not in reported:
                     reported.add(name)
-                    print(f"node {name} exited with {proc.returncode}; see {folder}/{name}.log",
+                    print(f"node {name} exited with {proc.returncode}; see {node.log}",
                           file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(0.3)
     except KeyboardInterrupt:

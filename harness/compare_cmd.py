@@ -16,6 +16,7 @@ import orjson
 from checkers import HistoryError, check_history, load_history
 from harness.compare import RunRecord, comparison_json, format_comparison
 from harness.history_summary import availability_stats
+from splitbrain.errors import SplitbrainError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
-class RunUnreadable(Exception):
+class RunUnreadable(SplitbrainError):
     """A run directory without a readable history; the message says which and what to do."""
 
 

@@ -1,181 +1,421 @@
 """The configuration of one test run: CLI flags or a TOML file, validated into one record.
 
-Everything that decides what a run does is here and is saved whole in ``test.json``, so a run can be
-repeated from its seed and configuration alone. Validation errors name the setting (and, for a TOML
-file, the file) and say what values are allowed.
+:class:`RunConfig` is the single source of every setting: each field carries its flag, its help,
+how it is parsed and its allowed range, and from that one declaration come the ``run`` command
+line, TOML reading, validation and the reproduce command (:func:`reproduce_argv`). Adding a setting
+is one field. Everything is saved whole in ``test.json``, so a run can be repeated from its seed and
+configuration alone. Errors name the setting (and the file) and say what values are allowed.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
+import shlex
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nemesis.catalogue import KINDS, PARTITION_MODES, SHAPES
+from splitbrain.errors import SplitbrainError
+from systems import registry
+from systems.seam import SystemConfigError, resolve_options
 
-MODES = ("cp", "ap")
 BACKENDS = ("local", "docker")
 NEMESIS_KINDS = tuple(KINDS)
+# Settings of the reference system that older configs and test.json files kept at the top level.
+LEGACY_SYSTEM_KEYS = ("mode", "bug", "e2e")
 
 
-class ConfigError(ValueError):
+class ConfigError(SplitbrainError, ValueError):
     """A setting is missing, unknown or out of range; the message says which and what to do."""
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    return () if names == ("none",) else names
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        value = value.split("-") if "-" in value else value.split(",")
+    lo, hi = (int(v) for v in value)
+    return (lo, hi)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _path(value: Any) -> Path | None:
+    return None if value in (None, "") else Path(value)
+
+
+def _options(value: Any) -> tuple[tuple[str, Any], ...]:
+    """``{"k": v}``, ``[("k", v)]`` or ``["k=v", ...]`` as sorted pairs."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        pairs = []
+        for item in value:
+            if isinstance(item, str):
+                key, sep, text = item.partition("=")
+                if not sep or not key.strip():
+                    raise ValueError(f"{item!r} is not NAME=VALUE")
+                pairs.append((key.strip(), text))
+            else:
+                key, text = item
+                pairs.append((str(key), text))
+    return tuple(sorted(dict(pairs).items()))
+
+
+def _text(value: Any) -> str:
+    """A value as the command line writes it (the parsers above read it back)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}-{value[1]}"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one :class:`RunConfig` field appears on the command line and is checked."""
+
+    help: str
+    parse: Callable[[Any], Any] = str
+    check: Callable[[Any], bool] | None = None
+    expect: str = ""
+    flag: str | None = None  # default: --field-name
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def setting(default: Any, help: str, **kwargs: Any) -> Any:
+    if isinstance(default, (list, dict, Path)):
+        return field(default_factory=lambda: default, metadata={"setting": Setting(help, **kwargs)})
+    return field(default=default, metadata={"setting": Setting(help, **kwargs)})
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """One run's settings. Defaults give a meaningful run of about 40 seconds."""
 
-    name: str = "chat"
-    seed: int = 1
-    backend: str = "local"
-    nodes: int = 3
-    mode: str = "cp"
-    bug: str | None = None
-    e2e: bool = True
-    nemesis: tuple[str, ...] = ("partition", "kill", "pause")
-    nemesis_interval: float = 5.0
-    partition_mode: str = "drop"
-    partition_shapes: tuple[str, ...] = ()  # () means every shape
-    time_limit: float = 30.0
-    clients: int = 12
-    rate: float = 25.0
-    client_groups: int = 2
-    group_sizes: tuple[int, int] = (3, 5)
-    groups: int = 3
-    direct_chats: int = 6
-    offline_fraction: float = 0.25
-    request_timeout: float = 3.0
-    drain_timeout: float = 60.0
-    out: Path = field(default=Path("histories"))
-    image_source: str = "local"
-    schedule_file: Path | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict that :func:`from_mapping` reads back to an equal config."""
-        data = dataclasses.asdict(self)
-        data["nemesis"] = list(self.nemesis)
-        data["partition_shapes"] = list(self.partition_shapes)
-        data["group_sizes"] = list(self.group_sizes)
-        data["out"] = str(self.out)
-        data["schedule_file"] = str(self.schedule_file) if self.schedule_file else None
-        return data
+    name: str = setting("chat", "test name: runs go to OUT/NAME/<timestamp>")
+    seed: int = setting(1, "seed of the workload and the fault schedule", parse=_int)
+    system: str = setting(
+        registry.DEFAULT,
+        "the messaging system under test",
+        choices=registry.names(),
+    )
+    system_options: tuple[tuple[str, Any], ...] = setting(
+        (),
+        "an option of the system, NAME=VALUE, repeatable (see `run --system NAME --help`)",
+        parse=_options,
+        flag="--system-opt",
+        metavar="NAME=VALUE",
+    )
+    backend: str = setting("local", "where nodes run", choices=BACKENDS)
+    nodes: int = setting(3, "cluster size", parse=_int, check=lambda v: 1 <= v <= 9, expect="1..9")
+    nemesis: tuple[str, ...] = setting(
+        ("partition", "kill", "pause"),
+        f"fault kinds, comma-separated, from {','.join(NEMESIS_KINDS)}; 'none' for no faults",
+        parse=_csv,
+        check=lambda v: all(k in KINDS for k in v),
+        expect=f"any of {', '.join(NEMESIS_KINDS)}",
+    )
+    nemesis_interval: float = setting(
+        5.0,
+        "seconds between faults",
+        parse=_float,
+        check=lambda v: 0.1 <= v <= 3600,
+        expect="0.1..3600 seconds",
+    )
+    partition_mode: str = setting(
+        "drop",
+        "drop: cut links go silent; refuse: connections refused",
+        choices=tuple(PARTITION_MODES),
+    )
+    partition_shapes: tuple[str, ...] = setting(
+        (),
+        f"partition shapes to draw from, comma-separated, from {','.join(SHAPES)} (all)",
+        parse=_csv,
+        check=lambda v: all(s in SHAPES for s in v),
+        expect=f"any of {', '.join(SHAPES)}",
+    )
+    time_limit: float = setting(
+        30.0,
+        "seconds of load and faults",
+        parse=_float,
+        check=lambda v: 0 < v <= 3600,
+        expect="above 0 and at most 3600 seconds",
+    )
+    clients: int = setting(
+        12,
+        "chat clients, one user each",
+        parse=_int,
+        check=lambda v: 2 <= v <= 5000,
+        expect="2..5000 (someone has to receive)",
+    )
+    rate: float = setting(
+        25.0,
+        "sends per second, all clients together",
+        parse=_float,
+        check=lambda v: 0 < v <= 10_000,
+        expect="above 0 and at most 10000 sends per second",
+    )
+    client_groups: int = setting(
+        2,
+        "client groups, each with its own proxies",
+        parse=_int,
+        check=lambda v: 1 <= v <= 8,
+        expect="1..8",
+    )
+    group_sizes: tuple[int, int] = setting(
+        (3, 5),
+        "members of a group chat, LOW-HIGH",
+        parse=_pair,
+        check=lambda v: 2 <= v[0] <= v[1] <= 1000,
+        expect="LOW-HIGH with 2 <= LOW <= HIGH <= 1000",
+        metavar="LOW-HIGH",
+    )
+    groups: int = setting(
+        3, "group chats", parse=_int, check=lambda v: 0 <= v <= 10_000, expect="0..10000"
+    )
+    direct_chats: int = setting(
+        6, "direct (1:1) chats", parse=_int, check=lambda v: 0 <= v <= 10_000, expect="0..10000"
+    )
+    offline_fraction: float = setting(
+        0.25,
+        "share of clients that go offline once",
+        parse=_float,
+        check=lambda v: 0 <= v <= 1,
+        expect="0..1",
+    )
+    request_timeout: float = setting(
+        3.0,
+        "seconds a client waits for an ack before it records info and retries",
+        parse=_float,
+        check=lambda v: 0.05 <= v <= 600,
+        expect="0.05..600 seconds",
+    )
+    heartbeat: float = setting(
+        1.0,
+        "seconds between a client's liveness probes of its node (failure detection)",
+        parse=_float,
+        check=lambda v: 0.05 <= v <= 60,
+        expect="0.05..60 seconds",
+    )
+    drain_timeout: float = setting(
+        60.0,
+        "seconds the final catch-up may take",
+        parse=_float,
+        check=lambda v: 0 < v <= 3600,
+        expect="above 0 and at most 3600 seconds",
+    )
+    out: Path = setting(Path("histories"), "root of run directories", parse=Path, metavar="DIR")
+    image_source: str = setting(
+        "local", "docker images: local (no registry) or registry", choices=("local", "registry")
+    )
+    schedule_file: Path | None = setting(
+        None,
+        "replay the fault schedule of a test.json",
+        parse=_path,
+        flag="--schedule",
+        metavar="TEST_JSON",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
+        # Given system options are kept parsed, so a config read back from its own command
+        # line or JSON is equal to it.
+        settings = self.system_settings()
+        parsed = tuple(sorted((k, settings[k]) for k, _ in self.system_options))
+        object.__setattr__(self, "system_options", parsed)
 
     @property
     def node_names(self) -> tuple[str, ...]:
         return tuple(f"n{i + 1}" for i in range(self.nodes))
 
+    @property
+    def client_group_names(self) -> tuple[str, ...]:
+        return tuple(f"c{i}" for i in range(self.client_groups))
 
-_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+    def changed(self, **values: Any) -> RunConfig:
+        """This config with some settings changed (validated; ``mode``/``bug``/``e2e`` too)."""
+        return from_mapping({**self.to_json(), **values})
+
+    def system_settings(self) -> dict[str, Any]:
+        """Every option of the chosen system with its value (given or default)."""
+        declared = registry.system_class(self.system).options
+        return resolve_options(self.system, declared, dict(self.system_options))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict that :func:`from_mapping` reads back to an equal config."""
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif f.name == "system_options":
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            data[f.name] = value
+        return data
 
 
-def from_mapping(values: dict[str, Any], source: str = "settings") -> RunConfig:
-    """Build and validate a config from plain values (TOML, JSON, CLI); unknown keys are errors."""
-    unknown = sorted(set(values) - set(_FIELDS))
+SETTINGS: dict[str, Setting] = {
+    f.name: f.metadata["setting"] for f in dataclasses.fields(RunConfig) if "setting" in f.metadata
+}
+_DEFAULTS = RunConfig.__dataclass_fields__
+
+
+def flag_of(name: str) -> str:
+    return SETTINGS[name].flag or "--" + name.replace("_", "-")
+
+
+def default_of(name: str) -> Any:
+    f = _DEFAULTS[name]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def from_mapping(values: Mapping[str, Any], source: str = "settings") -> RunConfig:
+    """Build and validate a config from plain values (TOML, JSON, CLI); unknown keys are errors.
+
+    The reference system's ``mode``, ``bug`` and ``e2e`` are accepted at the top level too (as
+    older configs and test.json files have them) and become system options.
+    """
+    values = dict(values)
+    legacy = {k: values.pop(k) for k in LEGACY_SYSTEM_KEYS if k in values}
+    if legacy:
+        options = dict(_options(values.get("system_options") or ()))
+        options.update({k: v for k, v in legacy.items() if k not in options})
+        values["system_options"] = options
+    unknown = sorted(set(values) - set(SETTINGS))
     if unknown:
         raise ConfigError(
             f"{source}: unknown setting(s) {', '.join(unknown)}; "
-            f"known settings are: {', '.join(sorted(_FIELDS))}"
+            f"known settings are: {', '.join(sorted(SETTINGS))}"
         )
     coerced: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None and key not in ("bug", "schedule_file"):
+        if value is None and key != "schedule_file":
             continue
-        coerced[key] = _coerce(key, value, source)
+        try:
+            coerced[key] = SETTINGS[key].parse(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{source}: {key} = {value!r} is not a valid value; {describe(key)}"
+            ) from None
     try:
         return RunConfig(**coerced)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {str(exc).removeprefix('settings: ')}") from None
 
 
+def describe(key: str) -> str:
+    s = SETTINGS[key]
+    if s.choices:
+        return f"{key} must be one of {', '.join(s.choices)}"
+    return f"{key} must be {s.expect}" if s.expect else f"{key}: {s.help}"
+
+
 def load_toml(path: Path) -> dict[str, Any]:
-    """Read the settings of a TOML file (top level, or under a ``[test]`` table)."""
+    """Read the settings of a TOML file: the top level or a ``[test]`` table, and a ``[system]``
+    table whose ``name`` picks the system and whose other keys are its options."""
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; give the path of a TOML config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the path of a TOML config") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file and run again") from None
-    table = data.get("test", data)
+    table = dict(data.get("test", {k: v for k, v in data.items() if k != "system"}))
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [test] must be a table of settings")
-    return {key.replace("-", "_"): value for key, value in table.items()}
-
-
-def _coerce(key: str, value: Any, source: str) -> Any:
-    try:
-        if key in ("nemesis", "partition_shapes"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(item.strip() for item in items if item.strip())
-        if key == "group_sizes":
-            if isinstance(value, str):
-                value = value.split("-") if "-" in value else value.split(",")
-            lo, hi = (int(v) for v in value)
-            return (lo, hi)
-        if key in ("out", "schedule_file"):
-            return Path(value) if value is not None else None
-        if key == "e2e":
-            if isinstance(value, str):
-                if value.lower() not in ("on", "off", "true", "false"):
-                    raise ValueError(value)
-                return value.lower() in ("on", "true")
-            return bool(value)
-        if key == "bug":
-            return str(value) if value not in (None, "", "none") else None
-        kind = type(getattr(RunConfig, key)) if hasattr(RunConfig, key) else str
-        if kind is bool:
-            return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind is float:
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key} = {value!r} is not a valid value for {key}") from None
+    values = {key.replace("-", "_"): value for key, value in table.items()}
+    system = data.get("system")
+    if isinstance(system, dict):
+        system = dict(system)
+        if "name" in system:
+            values["system"] = system.pop("name")
+        values["system_options"] = {k.replace("-", "_"): v for k, v in system.items()}
+    elif system is not None:
+        raise ConfigError(f"{path}: [system] must be a table (name = ..., then its options)")
+    return values
 
 
 def validate(config: RunConfig, source: str = "settings") -> None:
-    """Raise :class:`ConfigError` for the first setting out of range."""
-    checks: list[tuple[bool, str]] = [
-        (config.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
-        (config.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
-        (1 <= config.nodes <= 9, "nodes must be between 1 and 9"),
-        (1 <= config.clients <= 5000, "clients must be between 1 and 5000"),
-        (config.rate > 0, "rate must be above 0 (sends per second, all clients together)"),
-        (0 < config.time_limit <= 3600, "time_limit must be between 0 and 3600 seconds"),
-        (config.nemesis_interval > 0, "nemesis_interval must be above 0 seconds"),
-        (1 <= config.client_groups <= 8, "client_groups must be between 1 and 8"),
-        (
-            2 <= config.group_sizes[0] <= config.group_sizes[1],
-            "group_sizes must be LOW-HIGH with 2 <= LOW <= HIGH",
-        ),
-        (config.groups >= 0 and config.direct_chats >= 0, "groups and direct_chats must be >= 0"),
-        (config.groups + config.direct_chats > 0, "give at least one group or direct chat"),
-        (0 <= config.offline_fraction <= 1, "offline_fraction must be between 0 and 1"),
-        (config.partition_mode in PARTITION_MODES, "partition_mode must be drop or refuse"),
-        (config.drain_timeout > 0, "drain_timeout must be above 0 seconds"),
-        (config.clients >= 2, "clients must be at least 2 (someone has to receive)"),
-        (config.image_source in ("local", "registry"), "image_source must be local or registry"),
-    ]
-    bad = [kind for kind in config.nemesis if kind not in NEMESIS_KINDS]
-    checks.append(
-        (not bad, f"unknown nemesis kind {', '.join(bad)}; use any of {', '.join(NEMESIS_KINDS)}")
-    )
-    bad_shapes = [shape for shape in config.partition_shapes if shape not in SHAPES]
-    checks.append(
-        (
-            not bad_shapes,
-            f"unknown partition shape {', '.join(bad_shapes)}; use any of {', '.join(SHAPES)}",
-        )
-    )
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"{source}: {message}")
+    """Raise :class:`ConfigError` for the first setting out of range (system options too)."""
+    for key, s in SETTINGS.items():
+        value = getattr(config, key)
+        if s.choices is not None and value not in s.choices:
+            raise ConfigError(f"{source}: {describe(key)}")
+        if s.check is not None and not s.check(value):
+            raise ConfigError(f"{source}: {describe(key)}")
+    if config.groups + config.direct_chats <= 0:
+        raise ConfigError(f"{source}: give at least one group or direct chat")
+    try:
+        config.system_settings()
+    except SystemConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, every one optional (unset flags fall back to TOML, then defaults)."""
+    for key, s in SETTINGS.items():
+        default = default_of(key)
+        shown = "" if key == "system_options" else f" (default {_text(default)})"
+        kwargs: dict[str, Any] = {"dest": key, "help": s.help + shown, "metavar": s.metavar}
+        if key == "system_options":
+            kwargs["action"] = "append"
+        if s.choices:
+            kwargs["choices"] = s.choices
+            kwargs.pop("metavar")
+        parser.add_argument(flag_of(key), **kwargs)
+
+
+def reproduce_argv(config: RunConfig) -> list[str]:
+    """``splitbrain run`` arguments that rebuild exactly ``config``: every setting that differs
+    from its default, written as its flag parses it."""
+    args = ["splitbrain", "run"]
+    for key in SETTINGS:
+        value = getattr(config, key)
+        if key == "seed" or value != default_of(key):
+            if key == "system_options":
+                for name, option in value:
+                    args += [flag_of(key), f"{name}={_text(option)}"]
+            else:
+                args += [flag_of(key), _text(value)]
+    return args
+
+
+def reproduce_command(config: RunConfig) -> str:
+    """:func:`reproduce_argv` as one shell command line."""
+    return shlex.join(reproduce_argv(config))

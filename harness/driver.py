@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.workload import OfflineWindow, PlannedSend
-from system_under_test.client import (
-    ChatClient,
-    ConnectFailed,
+from systems.seam import (
+    ClientSettings,
     Delivery,
-    SendIndeterminate,
-    SendRejected,
+    Indeterminate,
+    MessagingClient,
+    Refused,
+    System,
+    Unreachable,
     digest,
 )
 
@@ -51,9 +53,7 @@ class DriverCounts:
 
 @dataclass
 class DriverSettings:
-    e2e: bool = True
-    request_timeout: float = 3.0
-    connect_timeout: float = 1.5
+    client: ClientSettings = field(default_factory=ClientSettings)
     retries_after_info: int = 2
 
 
@@ -62,10 +62,9 @@ class ClientDriver:
     """Drives one user's client; every public coroutine returns, never raises on cluster faults."""
 
     user: str
-    secret: bytes
-    directory: Any
+    system: System
     conversations: Mapping[str, tuple[str, ...]]
-    urls: Mapping[str, str]
+    endpoints: Mapping[str, str]
     record: Record
     process_ids: ProcessIds
     settings: DriverSettings
@@ -75,19 +74,12 @@ class ClientDriver:
     def __post_init__(self) -> None:
         self.process = self.process_ids.next()
         self.last_delivery_at = 0.0
-        self._order = list(self.urls)
+        self._order = list(self.endpoints)
         self.rng.shuffle(self._order)
-        # One client for the whole run: it remembers what it received but has not seen
-        # confirmed, and tells each node it reconnects to, so a failover does not redeliver.
-        self._client = ChatClient(
-            self.user,
-            self.secret,
-            self.directory,
-            self.urls,
-            e2e=self.settings.e2e,
-            on_deliver=self._on_deliver,
-            connect_timeout=self.settings.connect_timeout,
-            request_timeout=self.settings.request_timeout,
+        # One client for the whole run, so a system's client may remember what it received
+        # across reconnects (the reference client tells each node, so failover does not redeliver).
+        self._client: MessagingClient = self.system.client(
+            self.user, self.endpoints, self._on_deliver, self.settings.client
         )
 
     def _on_deliver(self, d: Delivery) -> None:
@@ -113,7 +105,7 @@ class ClientDriver:
             return True
         try:
             await self._client.connect(self._order)
-        except ConnectFailed:
+        except Unreachable:
             await self.disconnect()
             return False
         self.counts.connects += 1
@@ -176,9 +168,9 @@ class ClientDriver:
         self.record(process, "invoke", "send", invoke, node=node)
         try:
             sent = await self._client.send(planned.msg_id, planned.conv, planned.body)
-        except SendRejected as exc:
+        except Refused as exc:
             outcome = self._end(process, "fail", planned, node, str(exc) or "rejected")
-        except (TimeoutError, SendIndeterminate, ConnectionError, OSError) as exc:
+        except Indeterminate as exc:
             outcome = self._end(process, "info", planned, node, str(exc) or type(exc).__name__)
             self.process = self.process_ids.next()
         else:

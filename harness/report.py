@@ -56,6 +56,7 @@ from harness.history_summary import (
     timeline_data,
 )
 from harness.timeline_svg import anomaly_colour, legend, timeline_svg
+from splitbrain.errors import SplitbrainError
 
 __all__ = [
     "ANOMALY_NAMES",
@@ -98,7 +99,7 @@ MAX_VALUE_CHARS: Final = 240
 _EXPLANATION_KEYS: Final = ("explanation", "why", "because", "description", "reason", "summary")
 
 
-class ReportError(Exception):
+class ReportError(SplitbrainError):
     """A run's files cannot be read; the message names the file and says what to do next."""
 
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import platform
 import random
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -25,18 +24,19 @@ from typing import Any, TextIO
 import orjson
 
 from checkers import check_history, exit_code
-from checkers.history import load_history
+from checkers.history import parse_history
 from harness.backends.base import ClusterSpec
-from harness.config import RunConfig
+from harness.config import RunConfig, reproduce_command
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.history_summary import availability_stats
 from harness.recorder import Recorder
-from harness.report import ReportError, write_report
+from harness.report import ReportError, render_report
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
-from system_under_test import keys
+from systems import registry
+from systems.seam import Accounts, ClientSettings, System
 
 
 @dataclass
@@ -77,7 +77,7 @@ def make_schedule(config: RunConfig) -> Schedule:
         seed=config.seed,
         kinds=config.nemesis,
         nodes=config.node_names,
-        client_groups=tuple(f"c{i}" for i in range(config.client_groups)),
+        client_groups=config.client_group_names,
         time_limit=config.time_limit,
         interval=config.nemesis_interval,
         partition_mode=config.partition_mode,
@@ -108,68 +108,40 @@ def start_backend(config: RunConfig, spec: ClusterSpec) -> Any:
     return start_local(spec)
 
 
-def cluster_healthy(cluster: Any, mode: str) -> bool:
-    """Every node answers; in CP mode they also agree on one primary that says it is primary."""
-    statuses = [cluster.status(node, timeout=1.0) for node in cluster.nodes]
-    if any(s is None or not s.get("ready", True) for s in statuses):
-        return False
-    if mode != "cp":
-        return True
-    primaries = {s.get("primary") for s in statuses if s}
-    if len(primaries) != 1 or None in primaries:
-        return False
-    (primary,) = primaries
-    return any(s and s.get("node") == primary and s.get("role") == "primary" for s in statuses)
+def cluster_healthy(cluster: Any) -> bool:
+    """Whether the system, from every node's status, says the cluster can serve every client."""
+    return bool(cluster.spec.system.healthy(cluster.statuses(timeout=1.0)))
 
 
-async def wait_healthy(cluster: Any, mode: str, timeout: float) -> bool:
+async def wait_healthy(cluster: Any, timeout: float) -> bool:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
-        if await asyncio.to_thread(cluster_healthy, cluster, mode):
+        if await asyncio.to_thread(cluster_healthy, cluster):
             return True
         await asyncio.sleep(0.3)
     return False
 
 
-def reproduce_command(config: RunConfig) -> str:
-    """A command line that repeats this run's configuration and seed."""
-    args = ["splitbrain", "run", "--seed", str(config.seed), "--mode", config.mode]
-    args += ["--nodes", str(config.nodes), "--backend", config.backend]
-    args += ["--nemesis", ",".join(config.nemesis) or "none"]
-    args += ["--nemesis-interval", f"{config.nemesis_interval:g}"]
-    args += ["--time-limit", f"{config.time_limit:g}", "--clients", str(config.clients)]
-    args += ["--rate", f"{config.rate:g}", "--name", config.name]
-    if config.bug:
-        args += ["--bug", config.bug]
-    if not config.e2e:
-        args += ["--e2e", "off"]
-    if config.partition_mode != "drop":
-        args += ["--partition-mode", config.partition_mode]
-    if config.partition_shapes:
-        args += ["--partition-shapes", ",".join(config.partition_shapes)]
-    if config.request_timeout != RunConfig.request_timeout:
-        args += ["--request-timeout", f"{config.request_timeout:g}"]
-    return shlex.join(args)
-
-
 def describe_run(
-    config: RunConfig, plan: WorkloadPlan, schedule: Schedule, run_dir: Path
+    config: RunConfig, system: System, plan: WorkloadPlan, schedule: Schedule, run_dir: Path
 ) -> dict[str, Any]:
     """The contents of test.json: everything needed to repeat or replay the run."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for package in ("splitbrain", "websockets", "pynacl", "toxiproxy-python", "docker"):
+    for package in ("splitbrain", "docker"):
         with contextlib.suppress(PackageNotFoundError):
             versions[package] = version(package)
+    settings = system.settings
     return {
         "name": config.name,
         "seed": config.seed,
-        "mode": config.mode,
+        "system": system.describe(),
+        "mode": settings.get("mode"),
         "nodes": list(config.node_names),
         "backend": config.backend,
-        "bug": config.bug,
+        "bug": settings.get("bug"),
         "config": config.to_json(),
         "workload": {
             "users": list(plan.users),
@@ -234,8 +206,6 @@ async def _drive(
     config: RunConfig,
     cluster: Any,
     plan: WorkloadPlan,
-    secrets: dict[str, bytes],
-    directory: Any,
     schedule: Schedule,
     recorder: Recorder,
     out: TextIO,
@@ -247,15 +217,16 @@ async def _drive(
         counts.observe(op)
         return op
 
-    settings = DriverSettings(e2e=config.e2e, request_timeout=config.request_timeout)
+    settings = DriverSettings(
+        client=ClientSettings(request_timeout=config.request_timeout, heartbeat=config.heartbeat)
+    )
     process_ids = ProcessIds()
     drivers = [
         ClientDriver(
             user=user,
-            secret=secrets[user],
-            directory=directory,
+            system=cluster.spec.system,
             conversations=plan.conversations,
-            urls=cluster.client_urls(plan.client_group[user]),
+            endpoints=cluster.client_endpoints(plan.client_group[user]),
             record=record,
             process_ids=process_ids,
             settings=settings,
@@ -282,7 +253,7 @@ async def _drive(
             await nemesis_task
         progress.phase = "heal"
         await nemesis.heal_all()
-        healthy = await wait_healthy(cluster, config.mode, timeout=30.0)
+        healthy = await wait_healthy(cluster, timeout=30.0)
         if not healthy:
             print("warning: the cluster did not look healthy 30 s after healing", file=out)
         progress.phase = "drain"
@@ -303,54 +274,57 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
     Raises ConfigError/ValueError for bad settings before anything starts, and RuntimeError when
     the cluster cannot start; in every case whatever was started is stopped again.
     """
+    system = registry.create(config.system, dict(config.system_options))
+    system.prepare(out)
     plan = plan_workload(config)
     schedule = make_schedule(config)
     run_dir = new_run_dir(config.out, config.name)
     point_latest(config.out, run_dir)
-    provisioned = keys.provision(list(plan.users), dict(plan.conversations), config.seed)
-    users_file = run_dir / "users.json"
-    keys.write_users_file(users_file, provisioned)
-    keys.write_secrets(run_dir / "secrets.json", provisioned)
-    write_json(run_dir / "test.json", describe_run(config, plan, schedule, run_dir))
+    accounts = Accounts(plan.users, plan.conversations)
+    system.provision(accounts, run_dir, config.node_names, config.seed)
+    test = describe_run(config, system, plan, schedule, run_dir)
+    write_json(run_dir / "test.json", test)
     print(f"run directory: {run_dir}", file=out, flush=True)
     spec = ClusterSpec(
         nodes=config.node_names,
-        mode=config.mode,
-        users_file=users_file,
+        system=system,
         run_dir=run_dir,
         client_groups=config.client_groups,
-        bug=config.bug,
-        e2e=config.e2e,
     )
     started = time.monotonic()
     cluster = start_backend(config, spec)
     try:
         print(
-            f"cluster up ({config.backend}, {config.nodes} nodes, {config.mode}) in "
+            f"cluster up ({config.system} on {config.backend}, {config.nodes} nodes) in "
             f"{time.monotonic() - started:.1f} s; running for {config.time_limit:g} s",
             file=out,
             flush=True,
         )
         with Recorder(run_dir / "history.jsonl") as recorder:
-            asyncio.run(
-                _startup_then_drive(config, cluster, plan, provisioned, schedule, recorder, out)
-            )
+            asyncio.run(_startup_then_drive(config, cluster, plan, schedule, recorder, out))
     finally:
         cluster.stop()
-    results = check_history(load_history(run_dir / "history.jsonl"))
-    results["run"] = run_figures(run_dir / "history.jsonl")
-    write_json(run_dir / "results.json", results)
-    try:
-        write_report(run_dir)
-    except ReportError as exc:
-        print(f"warning: report.html not written: {exc}", file=out)
+    results = judge(run_dir, test, out)
     return RunOutcome(run_dir, results)
 
 
-def run_figures(history: Path) -> dict[str, Any]:
-    """Availability during and outside faults and send latency, for the summary and results."""
-    with open(history, "rb") as fh:
-        return availability_stats(orjson.loads(line) for line in fh if line.strip())
+def judge(run_dir: Path, test: dict[str, Any], out: TextIO) -> dict[str, Any]:
+    """Check the history once, fold its figures once, and write results.json and the report
+    from those objects."""
+    history = run_dir / "history.jsonl"
+    lines = history.read_bytes().splitlines()
+    results = check_history(parse_history(lines, str(history)))
+    ops = [orjson.loads(line) for line in lines if line.strip()]
+    results["run"] = availability_stats(ops)
+    write_json(run_dir / "results.json", results)
+    try:
+        resolved = run_dir.resolve()
+        title = f"{resolved.parent.name}/{resolved.name}"
+        document = render_report(test, ops, results, title=title)
+        (run_dir / "report.html").write_text(document, encoding="utf-8")
+    except (ReportError, OSError) as exc:
+        print(f"warning: report.html not written: {exc}", file=out)
+    return results
 
 
 def format_figures(figures: dict[str, Any]) -> str:
@@ -377,16 +351,13 @@ async def _startup_then_drive(
     config: RunConfig,
     cluster: Any,
     plan: WorkloadPlan,
-    provisioned: Any,
     schedule: Schedule,
     recorder: Recorder,
     out: TextIO,
 ) -> None:
-    if not await wait_healthy(cluster, config.mode, timeout=30.0):
+    if not await wait_healthy(cluster, timeout=30.0):
         raise RuntimeError(
             f"the cluster did not become healthy within 30 s; read the node logs in "
             f"{cluster.spec.run_dir / 'logs'}"
         )
-    directory = keys.load_directory(cluster.spec.users_file)
-    secrets = {user: provisioned.secrets[user] for user in plan.users}
-    await _drive(config, cluster, plan, secrets, directory, schedule, recorder, out)
+    await _drive(config, cluster, plan, schedule, recorder, out)

@@ -12,45 +12,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import BACKENDS, MODES, NEMESIS_KINDS, ConfigError, from_mapping, load_toml
-from nemesis.catalogue import SHAPES
+from harness.config import ConfigError, add_arguments, from_mapping, load_toml
+from splitbrain.errors import SplitbrainError
+from systems import registry
+from systems.seam import SystemConfigError
 
-# CLI flag -> config key; a flag left unset falls back to the TOML file, then the default.
-_FLAGS: dict[str, str] = {
-    "name": "name",
-    "seed": "seed",
-    "backend": "backend",
-    "nodes": "nodes",
-    "mode": "mode",
-    "bug": "bug",
-    "e2e": "e2e",
-    "nemesis": "nemesis",
-    "nemesis_interval": "nemesis_interval",
-    "partition_mode": "partition_mode",
-    "partition_shapes": "partition_shapes",
-    "time_limit": "time_limit",
-    "clients": "clients",
-    "rate": "rate",
-    "client_groups": "client_groups",
-    "out": "out",
-    "image_source": "image_source",
-    "schedule": "schedule_file",
-    "drain_timeout": "drain_timeout",
-    "request_timeout": "request_timeout",
-    "offline_fraction": "offline_fraction",
+# Shortcuts for the reference system's options, kept from before systems were pluggable.
+_SYSTEM_SHORTCUTS = {
+    "mode": "cp: refuse without a majority; ap: always accept (reference system)",
+    "bug": "switch on one known-wrong behaviour (reference system)",
+    "e2e": "end-to-end encryption on|off (reference system)",
 }
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "run",
+        add_help=False,
         help="run one seeded fault-injection test and check it",
         description=(
-            "Start the reference cluster behind Toxiproxy, drive chat clients while the nemesis "
-            "injects seeded faults, heal, drain, check the history and print the verdict. "
-            "Exit 0 valid, 1 anomalies, 3 unknown, 2 could not run."
+            "Start a messaging system's cluster behind Toxiproxy, drive chat clients while the "
+            "nemesis injects seeded faults, heal, drain, check the history and print the "
+            "verdict. Exit 0 valid, 1 anomalies, 3 unknown, 2 could not run. "
+            "`splitbrain run --system NAME --help` lists that system's options."
         ),
     )
+    p.add_argument("-h", "--help", action="store_true", help="show this help (and the options "
+                   "of the --system given) and exit")  # fmt: skip
     p.add_argument("--config", type=Path, help="TOML file with the same settings (flags win)")
     p.add_argument(
         "--replay",
@@ -59,42 +47,10 @@ def add_parser(subparsers: Any) -> None:
         help="repeat a stored run: its whole configuration and fault schedule from "
         "RUN_DIR/test.json (other flags given override single settings)",
     )
-    p.add_argument("--name", help="test name: runs go to OUT/NAME/<timestamp> (default chat)")
-    p.add_argument("--seed", type=int, help="seed of the workload and the fault schedule")
-    p.add_argument("--backend", choices=BACKENDS, help="where nodes run (default local)")
-    p.add_argument("--nodes", type=int, help="cluster size (default 3)")
-    p.add_argument("--mode", choices=MODES, help="cp: refuse without a majority; ap: always accept")
-    p.add_argument("--bug", help="switch on one known-wrong behaviour of the cluster")
-    p.add_argument("--e2e", choices=("on", "off"), help="end-to-end encryption (default on)")
-    p.add_argument(
-        "--nemesis",
-        help=f"fault kinds, comma-separated, from {','.join(NEMESIS_KINDS)}; 'none' for no faults",
-    )
-    p.add_argument("--nemesis-interval", type=float, help="seconds between faults (default 5)")
-    p.add_argument(
-        "--partition-mode",
-        choices=("drop", "refuse"),
-        help="drop: cut links go silent (default); refuse: connections refused",
-    )
-    p.add_argument(
-        "--partition-shapes",
-        help=f"partition shapes to draw from, comma-separated, from {','.join(SHAPES)} (all)",
-    )
-    p.add_argument("--time-limit", type=float, help="seconds of load and faults (default 30)")
-    p.add_argument("--clients", type=int, help="chat clients, one user each (default 12)")
-    p.add_argument("--rate", type=float, help="sends per second, all clients together (default 25)")
-    p.add_argument("--client-groups", type=int, help="client groups with their own proxies")
-    p.add_argument("--out", type=Path, help="root of run directories (default histories)")
-    p.add_argument("--image-source", choices=("local", "registry"), help="docker images")
-    p.add_argument("--schedule", type=Path, help="replay the fault schedule of a test.json")
-    p.add_argument("--drain-timeout", type=float, help="seconds the final catch-up may take")
-    p.add_argument(
-        "--offline-fraction", type=float, help="share of clients that go offline once (0.25)"
-    )
-    p.add_argument(
-        "--request-timeout", type=float, help="seconds a client waits for an ack before retrying"
-    )
-    p.set_defaults(func=main)
+    add_arguments(p)
+    for name, text in _SYSTEM_SHORTCUTS.items():
+        p.add_argument(f"--{name}", dest=f"shortcut_{name}", metavar=name.upper(), help=text)
+    p.set_defaults(func=main, parser=p)
 
 
 def replay_values(run_dir: Path) -> dict[str, Any]:
@@ -129,15 +85,31 @@ def replay_values(run_dir: Path) -> dict[str, Any]:
 
 def config_values(args: argparse.Namespace) -> dict[str, Any]:
     """Settings of the replayed run (if any), then the TOML file (if any), then the flags given."""
+    from harness.config import SETTINGS
+
     values: dict[str, Any] = replay_values(args.replay) if getattr(args, "replay", None) else {}
     if args.config:
         values.update(load_toml(args.config))
-    for flag, key in _FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
+    for key in SETTINGS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if key == "system_options":
+            options = dict(values.get("system_options") or {})
+            for item in value:
+                name, sep, text = item.partition("=")
+                if not sep:
+                    raise ConfigError(f"--system-opt {item!r}: write it as NAME=VALUE")
+                options[name.strip()] = text
+            values[key] = options
+        else:
             values[key] = value
-    if values.get("nemesis") in ("none", ""):
-        values["nemesis"] = ()
+    for name in _SYSTEM_SHORTCUTS:
+        value = getattr(args, f"shortcut_{name}", None)
+        if value is not None:
+            options = dict(values.get("system_options") or {})
+            options[name] = value
+            values["system_options"] = options
     return values
 
 
@@ -146,6 +118,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.help:
+        args.parser.print_help()
+        try:
+            print("\n" + registry.options_help(args.system or registry.DEFAULT))
+        except SystemConfigError as exc:
+            print(f"\n{exc}")
+        return 0
     from harness.run import format_figures, run_test
     from harness.summary import format_summary
 
@@ -166,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("splitbrain run: interrupted; every node and proxy was stopped", file=sys.stderr)
         return 130
-    except (RuntimeError, ValueError, OSError) as exc:
+    except (SplitbrainError, RuntimeError, OSError) as exc:
         print(f"splitbrain run: {exc}", file=sys.stderr)
         return 2
     finally:

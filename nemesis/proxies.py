@@ -22,13 +22,15 @@ from typing import Any, Literal
 
 import requests
 
+from splitbrain.errors import SplitbrainError
+
 CutMode = Literal["drop", "refuse"]
 
 _CUT_TOXICS = {"upstream": "splitbrain-cut-up", "downstream": "splitbrain-cut-down"}
 _LATENCY_TOXICS = {"upstream": "splitbrain-latency-up", "downstream": "splitbrain-latency-down"}
 
 
-class ToxiproxyError(RuntimeError):
+class ToxiproxyError(SplitbrainError, RuntimeError):
     """A Toxiproxy API call failed; the message says which proxy, which server, and what to do."""
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import requests
 
 from nemesis.orphans import die_with_parent
+from splitbrain.errors import SplitbrainError
 
 INSTALL_HINT = (
     "install it with scripts/install-toxiproxy.sh (needs Go; it puts toxiproxy-server on PATH)"
 )
 
 
-class ToxiproxyServerError(RuntimeError):
+class ToxiproxyServerError(SplitbrainError, RuntimeError):
     """The server could not be started; the message says why and what to do."""
 
 

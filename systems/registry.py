@@ -29,7 +29,13 @@ def system_class(name: str) -> type[System]:
             f"unknown system {name!r}; the systems are: {', '.join(SYSTEMS)}"
         ) from None
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        raise SystemConfigError(
+            f"system {name!r} cannot be loaded: {exc}; run `bash scripts/setup.sh` to install "
+            "what it needs"
+        ) from None
 
 
 def create(name: str, options: Mapping[str, Any]) -> System:

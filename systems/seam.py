@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from splitbrain.errors import SplitbrainError
+
 UNDECRYPTABLE = "undecryptable"
 
 
@@ -53,7 +55,7 @@ class NotCaughtUp(ClientError):
     """A sync could not confirm that this client has everything committed before it."""
 
 
-class SystemConfigError(ValueError):
+class SystemConfigError(SplitbrainError, ValueError):
     """A system option is unknown or has a bad value; the message names it and what is allowed."""
 
 

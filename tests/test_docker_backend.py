@@ -7,6 +7,7 @@ reference node. Without a daemon they skip on a laptop and fail in CI, where .ci
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -32,8 +33,23 @@ from harness.backends.docker_images import (
     host_root_paths,
     is_static_elf,
 )
+from systems.reference import ReferenceSystem
+from systems.seam import Accounts, NodeAddresses, NodeLaunch
 
 STANDIN = "tests.test_docker_standin"
+
+
+class StandinSystem(ReferenceSystem):
+    """The reference system's launch, but each node runs ``module`` (the stand-in by default)."""
+
+    def __init__(self, module: str = STANDIN) -> None:
+        super().__init__({"mode": "cp", "bug": None, "e2e": True})
+        self.module = module
+
+    def launch(self, node: NodeAddresses) -> NodeLaunch:
+        launch = super().launch(node)
+        argv = [self.module if arg == "system_under_test.node" else arg for arg in launch.argv]
+        return dataclasses.replace(launch, argv=tuple(argv))
 
 
 def require_daemon() -> docker.DockerClient:
@@ -74,7 +90,12 @@ def _get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
 
 def _via(cluster: backend.DockerCluster, src: str, dst: str) -> int:
     """HTTP status of ``src`` fetching ``dst``'s status through the proxy ``src-dst``."""
-    return _get(cluster.status_url(src).replace("/status", f"/via/{dst}/status"))[0]
+    return _get(_status_url(cluster, src).replace("/status", f"/via/{dst}/status"))[0]
+
+
+def _status_url(cluster: backend.DockerCluster, node: str) -> str:
+    host, port = cluster.status_address(node)
+    return f"http://{host}:{port}/status"
 
 
 def _set_enabled(cluster: backend.DockerCluster, proxy: str, enabled: bool) -> None:
@@ -87,10 +108,12 @@ def _set_enabled(cluster: backend.DockerCluster, proxy: str, enabled: bool) -> N
         pass
 
 
-def _spec(tmp_path: Path, nodes: tuple[str, ...] = ("n1", "n2", "n3")) -> ClusterSpec:
-    users = tmp_path / "users.json"
-    users.write_text("{}")
-    return ClusterSpec(nodes=nodes, mode="cp", users_file=users, run_dir=tmp_path, client_groups=1)
+def _spec(
+    tmp_path: Path, nodes: tuple[str, ...] = ("n1", "n2", "n3"), module: str = STANDIN
+) -> ClusterSpec:
+    system = StandinSystem(module)
+    system.provision(Accounts(("u1", "u2"), {"g": ("u1", "u2")}), tmp_path, nodes, seed=1)
+    return ClusterSpec(nodes=nodes, system=system, run_dir=tmp_path, client_groups=1)
 
 
 # -- no daemon needed -------------------------------------------------------------------------
@@ -110,7 +133,7 @@ def test_host_root_paths_mount_python_and_project_once() -> None:
 
 
 def test_routes_give_every_directed_link_its_own_proxy(tmp_path: Path) -> None:
-    spec = ClusterSpec(("n1", "n2", "n3"), "cp", tmp_path / "u.json", tmp_path, client_groups=2)
+    spec = dataclasses.replace(_spec(tmp_path), client_groups=2)
     routes = backend.plan_routes(spec)
     names = [r.name for r in routes]
     assert len(names) == len(set(names)) == 3 * 2 + 2 * 3
@@ -118,7 +141,7 @@ def test_routes_give_every_directed_link_its_own_proxy(tmp_path: Path) -> None:
     assert {r.name for r in routes if r.published} == {
         f"c{k}-n{j}" for k in (0, 1) for j in (1, 2, 3)
     }
-    argv = backend.node_argv(spec, "n2", "python", routes)
+    argv = backend.node_launch(spec, "n2", "python", routes).argv
     peers = [argv[i + 1] for i, a in enumerate(argv) if a == "--peer"]
     by_name = {r.name: r.listen for r in routes}
     assert peers == [f"n1=toxiproxy:{by_name['n2-n1']}", f"n3=toxiproxy:{by_name['n2-n3']}"]
@@ -126,7 +149,7 @@ def test_routes_give_every_directed_link_its_own_proxy(tmp_path: Path) -> None:
 
 def test_compose_file_wires_the_same_proxies_as_the_backend(tmp_path: Path) -> None:
     docker_dir = Path(__file__).resolve().parents[1] / "docker"
-    spec = ClusterSpec(("n1", "n2", "n3"), "cp", tmp_path / "u.json", tmp_path, client_groups=1)
+    spec = _spec(tmp_path)
     proxies = json.loads((docker_dir / "toxiproxy.json").read_text())
     assert proxies == [
         {"name": r.name, "listen": f"0.0.0.0:{r.listen}", "upstream": r.upstream, "enabled": True}
@@ -166,7 +189,7 @@ def test_images_build_without_a_registry_and_are_reused(docker_client: docker.Do
 def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
     docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    cluster = backend.start(_spec(tmp_path), run_id="t-faults", node_module=STANDIN)
+    cluster = backend.start(_spec(tmp_path), run_id="t-faults")
     try:
         containers, networks = _labelled(docker_client, "t-faults")
         assert len(containers) == 4 and [n.name for n in networks] == ["splitbrain-t-faults"]
@@ -176,8 +199,8 @@ def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
         assert {c.labels[backend.LABEL_PID] for c in containers} == {str(os.getpid())}
 
         # A client proxy on loopback reaches the node it is named after.
-        for node, url in cluster.client_urls("c0").items():
-            status = _get(url.replace("ws://", "http://") + "/status")
+        for node, address in cluster.client_endpoints("c0").items():
+            status = _get(f"http://{address}/status")
             assert status[0] == 200 and json.loads(status[1])["node"] == node
 
         # A node reaches its peer through its own proxy, and a cut of that proxy only.
@@ -189,12 +212,12 @@ def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
         assert _via(cluster, "n1", "n3") == 200
 
         # kill / restart keep the status URL; pause freezes the node until resume.
-        url = cluster.status_url("n3")
+        url = _status_url(cluster, "n3")
         cluster.kill("n3")
         assert cluster.status("n3") is None and _via(cluster, "n1", "n3") == 504
         cluster.kill("n3")  # killing a dead node, as the local backend, does nothing
         cluster.restart("n3")
-        assert _wait(lambda: cluster.status("n3") is not None) and cluster.status_url("n3") == url
+        assert _wait(lambda: cluster.status("n3") is not None) and _status_url(cluster, "n3") == url
         cluster.pause("n2")
         cluster.pause("n2")
         assert cluster.status("n2", timeout=0.5) is None
@@ -217,7 +240,7 @@ def test_cluster_routes_links_applies_process_faults_and_leaves_nothing(
     logs = tmp_path / "logs"
     assert "standin n1 mode=cp" in (logs / "n1.log").read_text()
     assert (logs / "toxiproxy.log").read_text().strip(), "Toxiproxy's output was not kept"
-    assert (tmp_path / "data" / "n3.sqlite").exists()
+    assert (tmp_path / "data" / "n3" / "n3.sqlite").exists()
 
 
 @pytest.mark.docker
@@ -225,18 +248,17 @@ def test_a_start_that_fails_half_way_removes_what_it_made(
     docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     with pytest.raises(backend.DockerBackendError, match="No module named"):
-        backend.start(_spec(tmp_path, ("n1",)), run_id="t-broken", node_module="no_such_module")
+        backend.start(_spec(tmp_path, ("n1",), "no_such_module"), run_id="t-broken")
     assert _labelled(docker_client, "t-broken") == ([], [])
 
 
 CTRL_C_SCRIPT = """
 import sys, time
 from pathlib import Path
-from harness.backends.base import ClusterSpec
 from harness.backends.docker import start
-run_dir = Path(sys.argv[1])
-spec = ClusterSpec(("n1", "n2"), "cp", run_dir / "users.json", run_dir, client_groups=1)
-with start(spec, run_id="t-ctrl-c", node_module="tests.test_docker_standin"):
+from tests.test_docker_backend import _spec
+spec = _spec(Path(sys.argv[1]), ("n1", "n2"))
+with start(spec, run_id="t-ctrl-c"):
     print("up", flush=True)
     time.sleep(120)
 """

@@ -6,7 +6,6 @@ is bounded (about 15 s of load plus start, heal and drain); together they take a
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -18,20 +17,22 @@ import pytest
 from test_docker_backend import require_daemon
 
 from harness.backends import docker as backend
-from harness.config import RunConfig
+from harness.config import from_mapping
 from harness.run import run_test
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-BASE = RunConfig(
-    name="docker-e2e",
-    backend="docker",
-    mode="cp",
-    time_limit=16.0,
-    nemesis_interval=3.0,
-    clients=8,
-    rate=20.0,
-    drain_timeout=40.0,
+BASE = from_mapping(
+    {
+        "name": "docker-e2e",
+        "backend": "docker",
+        "mode": "cp",
+        "time_limit": 16.0,
+        "nemesis_interval": 3.0,
+        "clients": 8,
+        "rate": 20.0,
+        "drain_timeout": 40.0,
+    }
 )
 
 
@@ -54,8 +55,7 @@ def _assert_nothing_left(client: docker.DockerClient, run_dir: Path) -> None:
 def test_seeded_cp_run_with_partitions_kills_and_pauses_is_valid(
     daemon: docker.DockerClient, tmp_path: Path
 ) -> None:
-    config = dataclasses.replace(
-        BASE,
+    config = BASE.changed(
         out=tmp_path,
         seed=11,
         nemesis=("partition", "kill", "pause"),
@@ -80,8 +80,7 @@ def test_a_known_bug_is_caught_through_the_docker_backend(
     expected = {"fifo-violation", "causal-violation", "order-divergence"}
     seen: dict[int, dict[str, int]] = {}
     for seed in (1, 2):
-        config = dataclasses.replace(
-            BASE,
+        config = BASE.changed(
             out=tmp_path / str(seed),
             seed=seed,
             bug="unordered-backlog",

@@ -19,7 +19,7 @@ import pytest
 
 from checkers import check_history
 from checkers.history import load_history
-from harness.config import RunConfig
+from harness.config import RunConfig, from_mapping
 from harness.run import run_test
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def config(tmp_path: Path, **values: object) -> RunConfig:
         "drain_timeout": 40.0,
     }
     base.update(values)
-    return RunConfig(**base)  # type: ignore[arg-type]
+    return from_mapping(base)
 
 
 def test_cp_run_under_partitions_kills_and_pauses_is_valid(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from harness.runstore import new_run_dir, write_json
 from harness.shrink import ddmin, found_words, step_words, still_fails, target_kinds
 from harness.workload import plan_workload
 from nemesis.schedule import FaultStep, Schedule
+from systems import registry
 
 # --- ddmin on synthetic predicates ------------------------------------------------------------
 
@@ -163,6 +164,10 @@ def test_step_words_name_the_fault_and_its_targets() -> None:
 # --- loading a stored run ------------------------------------------------------------------------
 
 
+def system_for(config: RunConfig) -> Any:
+    return registry.create(config.system, dict(config.system_options))
+
+
 def stored_run(tmp_path: Path, **values: Any) -> tuple[RunConfig, Schedule, Path]:
     """A run directory as run_test leaves it before the cluster starts: test.json only."""
     settings: dict[str, Any] = {
@@ -178,7 +183,8 @@ def stored_run(tmp_path: Path, **values: Any) -> tuple[RunConfig, Schedule, Path
     schedule = make_schedule(config)
     run_dir = new_run_dir(config.out, config.name)
     write_json(
-        run_dir / "test.json", describe_run(config, plan_workload(config), schedule, run_dir)
+        run_dir / "test.json",
+        describe_run(config, system_for(config), plan_workload(config), schedule, run_dir),
     )
     return config, schedule, run_dir
 
@@ -186,7 +192,7 @@ def stored_run(tmp_path: Path, **values: Any) -> tuple[RunConfig, Schedule, Path
 def test_replay_takes_the_whole_config_and_the_schedule_of_test_json(tmp_path: Path) -> None:
     config, schedule, run_dir = stored_run(tmp_path)
     replayed = from_mapping(replay_values(run_dir))
-    assert replayed == RunConfig(**{**vars(config), "schedule_file": run_dir / "test.json"})
+    assert replayed == config.changed(schedule_file=run_dir / "test.json")
     assert make_schedule(replayed) == schedule
     assert len(schedule.steps) >= 2
 
@@ -196,7 +202,8 @@ def test_replay_flags_override_single_settings_and_out_stays_as_stored(tmp_path:
     args = build_parser().parse_args(["run", "--replay", str(run_dir), "--time-limit", "25"])
     replayed = from_mapping(config_values(args))
     assert replayed.time_limit == 25.0
-    assert (replayed.seed, replayed.bug, replayed.out) == (7, "no-fencing", config.out)
+    bug = replayed.system_settings()["bug"]
+    assert (replayed.seed, bug, replayed.out) == (7, "no-fencing", config.out)
     assert make_schedule(replayed) == schedule
     args = build_parser().parse_args(["run", "--replay", str(run_dir), "--out", "elsewhere"])
     assert from_mapping(config_values(args)).out == Path("elsewhere")
@@ -317,18 +324,21 @@ def test_shrink_retries_each_attempt_and_stops_at_max_runs(
 
 @pytest.mark.slow
 def test_a_real_no_fencing_failure_shrinks_and_still_fails(tmp_path: Path) -> None:
-    config = RunConfig(
-        out=tmp_path,
-        seed=1,
-        bug="no-fencing",
-        nemesis=("partition",),
-        partition_shapes=("primary-alone",),
-        time_limit=14.0,
-        nemesis_interval=2.5,
-        clients=8,
-        rate=20.0,
-        drain_timeout=40.0,
+    config = from_mapping(
+        {
+            "out": tmp_path,
+            "seed": 1,
+            "bug": "no-fencing",
+            "nemesis": ("partition",),
+            "partition_shapes": ("primary-alone",),
+            "time_limit": 14.0,
+            "nemesis_interval": 2.5,
+            "clients": 8,
+            "rate": 20.0,
+            "drain_timeout": 40.0,
+        }
     )
+
     original = run_test(config, out=io.StringIO())
     assert original.results["valid"] is False, original.results["anomaly_counts"]
     loaded = shrink_cmd.load_original(original.run_dir)

@@ -27,7 +27,8 @@ from system_under_test.client import (
     SendRejected,
 )
 from system_under_test.keys import Provisioned
-from system_under_test.launcher import provision_users
+from systems import registry
+from systems.seam import Accounts
 
 NODES = ("n1", "n2", "n3")
 HEALED_WITHIN = 3.0  # seconds from heal to an accepted send; measured ~0.3 s
@@ -43,7 +44,7 @@ class Run:
             user,
             self.keys.secrets[user],
             self.keys.directory,
-            self.cluster.client_urls("c0"),
+            {n: f"ws://{a}" for n, a in self.cluster.client_endpoints("c0").items()},
             on_deliver=got.append if got is not None else None,
             request_timeout=2.0,
         )
@@ -62,8 +63,11 @@ def start(tmp_path: Path) -> Iterator[Callable[[str], Run]]:
     started: list[LocalCluster] = []
 
     def start(mode: str) -> Run:
-        keys, users, _ = provision_users(tmp_path, 3)
-        spec = ClusterSpec(nodes=NODES, mode=mode, users_file=users, run_dir=tmp_path)
+        system = registry.create("reference", {"mode": mode})
+        users = ("u1", "u2", "u3")
+        system.provision(Accounts(users, {"g1": users}), tmp_path, NODES, seed=1)
+        keys = system.provisioned
+        spec = ClusterSpec(nodes=NODES, system=system, run_dir=tmp_path)
         cluster = start_local(spec)
         started.append(cluster)
         return Run(cluster, keys)

@@ -1,44 +1,56 @@
 """What every backend gives the harness and the nemesis: a started cluster behind Toxiproxy.
 
-A backend starts the node processes and one Toxiproxy server, and routes every link through its
-own proxy: each client group -> each node, and each node -> each other node, one per direction.
-The harness and the nemesis rely only on this interface, never on how a backend does its job.
+A backend starts the nodes a :class:`~systems.seam.System` says to launch and one Toxiproxy
+server, and routes every link through its own proxy: each client group -> each node's client port,
+and each node -> each other node's peer port, one per direction. The harness and the nemesis rely
+only on this interface, never on how a backend does its job or on which system runs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from systems.seam import NodeLaunch, System
 
 if TYPE_CHECKING:
     from nemesis.proxies import ProxyControl
 
 
-def primary_named_by_most(statuses: Iterable[dict[str, Any] | None]) -> str | None:
-    """The primary that most of the answering nodes name; None when none names one."""
-    votes = Counter(s.get("primary") for s in statuses if s and s.get("primary"))
-    return votes.most_common(1)[0][0] if votes else None
-
-
 @dataclass(frozen=True)
 class ClusterSpec:
-    """Everything a backend needs to start a cluster; it is stored in ``test.json``."""
+    """Everything a backend needs to start a cluster."""
 
     nodes: tuple[str, ...]
-    mode: str  # "cp" or "ap"
-    users_file: Path  # public directory: users' public keys and conversation members
-    run_dir: Path  # logs go to run_dir/logs/<node>.log and run_dir/logs/toxiproxy.log
+    system: System
+    run_dir: Path  # logs go to run_dir/logs/<node>.log, data to run_dir/data/<node>/
     client_groups: int = 2
-    bug: str | None = None
-    e2e: bool = True
-    node_args: tuple[str, ...] = field(default=())
 
     @property
     def client_group_names(self) -> tuple[str, ...]:
         return tuple(f"c{i}" for i in range(self.client_groups))
+
+    def data_dir(self, node: str) -> Path:
+        return self.run_dir / "data" / node
+
+    def log(self, node: str) -> Path:
+        return self.run_dir / "logs" / f"{node}.log"
+
+
+def write_launch_files(launch: NodeLaunch) -> None:
+    """Write the files a node needs before it starts (owner-only: they may hold secrets)."""
+    for path, content in launch.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_bytes(content)
+
+
+def primary_of(system: System, statuses: Mapping[str, dict[str, Any] | None]) -> str | None:
+    """The primary the system reads from these statuses; None for systems that name none."""
+    return system.primary(statuses) if system.capabilities.primary else None
 
 
 class Cluster(Protocol):
@@ -54,19 +66,23 @@ class Cluster(Protocol):
     def client_groups(self) -> tuple[str, ...]: ...
 
     def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        """The node's status JSON, or None when it does not answer within ``timeout``."""
+        """The node's status, or None when it does not answer within ``timeout``."""
+        ...
+
+    def statuses(self, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
+        """Every node's status (None for those that do not answer)."""
         ...
 
     def primary(self) -> str | None:
-        """The node most nodes name as primary now, or None."""
+        """The node the system names as primary now, or None."""
         ...
 
-    def client_urls(self, group: str) -> dict[str, str]:
-        """Node name -> WebSocket URL that clients of ``group`` use (through their proxies)."""
+    def client_endpoints(self, group: str) -> dict[str, str]:
+        """Node name -> ``host:port`` that clients of ``group`` dial (through their proxies)."""
         ...
 
-    def status_url(self, node: str) -> str:
-        """An HTTP URL of the node's status page that bypasses the fault proxies."""
+    def status_address(self, node: str) -> tuple[str, int]:
+        """Host and port of the node's status endpoint, bypassing the fault proxies."""
         ...
 
     @property

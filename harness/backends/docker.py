@@ -4,12 +4,13 @@ Layout of one run (``runid`` is given by the caller or made from the run folder'
 
 * network ``splitbrain-<runid>`` (user-defined bridge: containers resolve each other by name);
 * container ``splitbrain-<runid>-toxiproxy`` (alias ``toxiproxy``) holding every proxy:
-  ``n_i-n_j`` listens on ``PEER_PORT_BASE + 100*i + j`` inside the network, upstream ``n_j:7000``;
-  ``c_k-n_j`` listens on ``CLIENT_PORT_BASE + 100*k + j`` and is published on ``127.0.0.1``;
-  the API (8474) is published on ``127.0.0.1`` too;
-* container ``splitbrain-<runid>-<node>`` (hostname and alias ``<node>``) per node, dialling its
-  peers through ``toxiproxy:<port of n_self-n_peer>``; its port 7000 is also published on
-  ``127.0.0.1`` for ``status_url`` only, so the harness can watch a node that the nemesis has cut.
+  ``n_i-n_j`` listens on ``PEER_PORT_BASE + 100*i + j`` inside the network, upstream the peer
+  port of ``n_j``; ``c_k-n_j`` listens on ``CLIENT_PORT_BASE + 100*k + j``, upstream the client
+  port of ``n_j``, and is published on ``127.0.0.1``; the API (8474) is published there too;
+* container ``splitbrain-<runid>-<node>`` (hostname and alias ``<node>``) per node, running what
+  the system's ``launch`` says, its named ports at ``NODE_PORT + i`` (i-th port name), dialling
+  its peers through ``toxiproxy:<port of n_self-n_peer>``; its status port is also published on
+  ``127.0.0.1`` for ``status_address`` only, so the harness can watch a node the nemesis has cut.
 
 The harness reaches the nodes only through loopback: clients through the published ``c_k-n_j``
 proxies, exactly as on the local backend (the workload and the recorder stay in the harness
@@ -43,12 +44,13 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
-from harness.backends.base import ClusterSpec, primary_named_by_most
+from harness.backends.base import ClusterSpec, primary_of, write_launch_files
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
 from nemesis.interface import proxy_name
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import free_port
-from system_under_test.launcher import fetch_status
+from splitbrain.errors import SplitbrainError
+from systems.seam import NodeAddresses, NodeLaunch
 
 NODE_PORT = 7000
 TOXIPROXY_API_PORT = 8474
@@ -62,10 +64,9 @@ LABEL_PIDSTART = "splitbrain.pidstart"
 LABEL_NODE = "splitbrain.node"
 LABEL_HOST = "splitbrain.host"
 READY_TIMEOUT_S = 60.0
-NODE_MODULE = "system_under_test.node"
 
 
-class DockerBackendError(RuntimeError):
+class DockerBackendError(SplitbrainError, RuntimeError):
     """The docker backend could not do what was asked; the message says what to do next."""
 
 
@@ -83,44 +84,54 @@ def plan_routes(spec: ClusterSpec) -> list[ProxyRoute]:
     """Every proxy of the run: one per directed node link, one per (client group, node)."""
     if len(spec.nodes) > 99 or spec.client_groups > 99:
         raise DockerBackendError("the docker backend runs at most 99 nodes and 99 client groups")
+    system = spec.system
     routes: list[ProxyRoute] = []
-    for i, src in enumerate(spec.nodes):
-        for j, dst in enumerate(spec.nodes):
-            if src != dst:
-                port = PEER_PORT_BASE + 100 * i + j
-                routes.append(ProxyRoute(proxy_name(src, dst), port, f"{dst}:{NODE_PORT}", False))
+    if system.peer_port is not None:
+        peer = container_port(spec, system.peer_port)
+        for i, src in enumerate(spec.nodes):
+            for j, dst in enumerate(spec.nodes):
+                if src != dst:
+                    port = PEER_PORT_BASE + 100 * i + j
+                    routes.append(ProxyRoute(proxy_name(src, dst), port, f"{dst}:{peer}", False))
+    client = container_port(spec, system.client_port)
     for k, group in enumerate(spec.client_group_names):
         for j, dst in enumerate(spec.nodes):
             port = CLIENT_PORT_BASE + 100 * k + j
-            routes.append(ProxyRoute(proxy_name(group, dst), port, f"{dst}:{NODE_PORT}", True))
+            routes.append(ProxyRoute(proxy_name(group, dst), port, f"{dst}:{client}", True))
     return routes
 
 
-def node_argv(
-    spec: ClusterSpec,
-    node: str,
-    python: str,
-    routes: list[ProxyRoute],
-    module: str = NODE_MODULE,
-) -> list[str]:
-    """The node's command line inside its container (paths are the host's: the run folder is
+def container_port(spec: ClusterSpec, name: str) -> int:
+    """The port inside a node's container of the system's port ``name``."""
+    return NODE_PORT + spec.system.port_names.index(name)
+
+
+def node_launch(spec: ClusterSpec, node: str, python: str, routes: list[ProxyRoute]) -> NodeLaunch:
+    """What the system runs in ``node``'s container (paths are the host's: the run folder is
     mounted at the same path)."""
     by_name = {r.name: r for r in routes}
     run_dir = spec.run_dir.resolve()
-    argv = [python, "-m", module, "--name", node]
-    argv += ["--listen", f"0.0.0.0:{NODE_PORT}"]
-    for peer in spec.nodes:
-        if peer != node:
-            port = by_name[proxy_name(node, peer)].listen
-            argv += ["--peer", f"{peer}={TOXIPROXY_ALIAS}:{port}"]
-    argv += ["--db", str(run_dir / "data" / f"{node}.sqlite")]
-    argv += ["--users", str(spec.users_file.resolve())]
-    argv += ["--mode", spec.mode]
-    if spec.bug:
-        argv += ["--bug", spec.bug]
-    argv += ["--e2e", "on" if spec.e2e else "off"]
-    argv += ["--log", str(run_dir / "logs" / f"{node}.log")]
-    return argv + list(spec.node_args)
+    peers = {}
+    if spec.system.peer_port is not None:
+        peers = {
+            peer: f"{TOXIPROXY_ALIAS}:{by_name[proxy_name(node, peer)].listen}"
+            for peer in spec.nodes
+            if peer != node
+        }
+    data_dir = run_dir / "data" / node
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return spec.system.launch(
+        NodeAddresses(
+            name=node,
+            bind_host="0.0.0.0",
+            ports={name: container_port(spec, name) for name in spec.system.port_names},
+            peers=peers,
+            data_dir=data_dir,
+            log=run_dir / "logs" / f"{node}.log",
+            run_dir=run_dir,
+            python=python,
+        )
+    )
 
 
 def default_run_id(run_dir: Path) -> str:
@@ -181,7 +192,6 @@ class DockerCluster:
     node_image: NodeImage
     toxiproxy_image: str
     routes: list[ProxyRoute] = field(default_factory=list)
-    node_module: str = NODE_MODULE
     _toxiproxy_url: str = ""
     _client_ports: dict[tuple[str, str], int] = field(default_factory=dict)
     _status_ports: dict[str, int] = field(default_factory=dict)
@@ -215,26 +225,27 @@ class DockerCluster:
     def client_groups(self) -> tuple[str, ...]:
         return self.spec.client_group_names
 
-    def client_urls(self, group: str) -> dict[str, str]:
-        """Node -> ``ws://127.0.0.1:PORT`` of the group's proxy (same form as the local backend)."""
+    def client_endpoints(self, group: str) -> dict[str, str]:
+        """Node -> ``127.0.0.1:PORT`` of the group's proxy (same form as the local backend)."""
         if group not in self.spec.client_group_names:
             raise KeyError(f"unknown client group {group!r}; this run has {self.client_groups}")
-        return {
-            node: f"ws://127.0.0.1:{self._client_ports[(group, node)]}" for node in self.spec.nodes
-        }
+        return {node: f"127.0.0.1:{self._client_ports[(group, node)]}" for node in self.spec.nodes}
 
-    def status_url(self, node: str) -> str:
+    def status_address(self, node: str) -> tuple[str, int]:
         self._node(node)
-        return f"http://127.0.0.1:{self._status_ports[node]}/status"
+        return "127.0.0.1", self._status_ports[node]
 
     def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        """The node's status JSON, or None when it does not answer within ``timeout`` seconds."""
-        self._node(node)
-        return fetch_status("127.0.0.1", self._status_ports[node], timeout)
+        """The node's status, or None when it does not answer within ``timeout`` seconds."""
+        host, port = self.status_address(node)
+        return self.spec.system.status(host, port, timeout)
+
+    def statuses(self, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
+        return {node: self.status(node, timeout) for node in self.nodes}
 
     def primary(self) -> str | None:
-        """The primary named by most of the nodes that answer; None if none names one."""
-        return primary_named_by_most(map(self.status, self.nodes))
+        """The primary the system names from the nodes that answer; None if none does."""
+        return primary_of(self.spec.system, self.statuses())
 
     def kill(self, node: str) -> None:
         """SIGKILL the node (``docker kill``) and return once it has exited; its data and logs
@@ -316,12 +327,8 @@ def start(
     image_source: str = "local",
     client: docker.DockerClient | None = None,
     ready_timeout: float = READY_TIMEOUT_S,
-    node_module: str = NODE_MODULE,
 ) -> DockerCluster:
-    """Start the cluster of ``spec`` on Docker and wait until every node's status page answers.
-
-    ``node_module`` is the module each node container runs with ``python -m`` and the node's
-    usual arguments; only the backend's own tests change it (to a stand-in node).
+    """Start the cluster of ``spec`` on Docker and wait until every node says it is ready.
 
     On any failure (or Ctrl-C) while starting, whatever was created is removed before the error
     propagates; Docker's own errors come as :class:`DockerBackendError` (a RuntimeError). The
@@ -338,7 +345,6 @@ def start(
         node_image=ensure_node_image(client, image_source),
         toxiproxy_image=ensure_toxiproxy_image(client, image_source),
         routes=plan_routes(spec),
-        node_module=node_module,
     )
     try:
         _create_network(cluster)
@@ -402,25 +408,30 @@ def _create_proxies(cluster: DockerCluster) -> None:
 def _start_node(cluster: DockerCluster, node: str) -> None:
     spec, image = cluster.spec, cluster.node_image
     run_dir = str(spec.run_dir.resolve())
+    launch = node_launch(spec, node, image.python, cluster.routes)
+    write_launch_files(launch)
     mounts = [*image.mounts, Mount(target=run_dir, source=run_dir, type="bind")]
-    users = str(spec.users_file.resolve())
-    if not users.startswith(run_dir + "/"):
-        mounts.append(Mount(target=users, source=users, type="bind", read_only=True))
+    mounted = {m["Target"] for m in mounts}
+    for path in launch.host_paths:
+        host = str(Path(path).resolve())
+        if host not in mounted and not any(host.startswith(m.rstrip("/") + "/") for m in mounted):
+            mounts.append(Mount(target=host, source=host, type="bind", read_only=True))
     labels = {**harness_labels(cluster.run_id, "node"), LABEL_NODE: node}
+    status_inside = container_port(spec, spec.system.status_port)
     last_error: Exception | None = None
     for _attempt in range(3):  # a probed free port may be taken before Docker binds it
         status_port = free_port()
         container = cluster.client.containers.create(
             image.tag,
-            command=node_argv(spec, node, image.python, cluster.routes, cluster.node_module),
+            command=list(launch.argv),
             name=f"splitbrain-{cluster.run_id}-{node}",
             hostname=node,
             labels=labels,
             mounts=mounts,
             tmpfs={"/tmp": ""},
-            environment=image.environment,
+            environment={**image.environment, **launch.env},
             working_dir=image.working_dir,
-            ports={f"{NODE_PORT}/tcp": ("127.0.0.1", status_port)},
+            ports={f"{status_inside}/tcp": ("127.0.0.1", status_port)},
             **_on_network(cluster, node),
         )
         try:
@@ -442,12 +453,25 @@ def _on_network(cluster: DockerCluster, alias: str) -> dict[str, Any]:
 
 
 def _wait_ready(cluster: DockerCluster, timeout: float) -> None:
+    """Wait until every node says it is ready; fail early, with its output, if one exits."""
     deadline = time.monotonic() + timeout
     for node in cluster.spec.nodes:
-        remaining = max(0.5, deadline - time.monotonic())
-        _wait_http(
-            cluster.status_url(node), remaining, what=f"node {node}", container=cluster._node(node)
-        )
+        container = cluster._node(node)
+        while True:
+            status = cluster.status(node, timeout=2.0)
+            if status is not None and status.get("ready", True):
+                break
+            container.reload()
+            if container.status in ("exited", "dead"):
+                raise DockerBackendError(
+                    f"node {node} exited while starting; its output ends with:\n{_tail(container)}"
+                )
+            if time.monotonic() > deadline:
+                raise DockerBackendError(
+                    f"node {node} did not say ready within {timeout:.0f}s; its output ends "
+                    f"with:\n{_tail(container)}"
+                )
+            time.sleep(0.2)
 
 
 def _wait_http(url: str, timeout: float, *, what: str, container: Container) -> None:

@@ -40,6 +40,8 @@ import docker
 import docker.errors
 from docker.types import Mount
 
+from splitbrain.errors import SplitbrainError
+
 IMAGE_SOURCES = ("local", "registry")
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
@@ -53,11 +55,13 @@ PROJECT_SOURCES = (
     "system_under_test",
     "nemesis",
     "checkers",
+    "systems",
+    "splitbrain",
 )
 HOST_SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc")
 
 
-class ImageError(RuntimeError):
+class ImageError(SplitbrainError, RuntimeError):
     """An image could not be built or found; the message says what to do about it."""
 
 

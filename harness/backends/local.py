@@ -9,6 +9,7 @@ Node processes are started so that they die with the harness (``PR_SET_PDEATHSIG
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -17,33 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ClusterSpec, primary_named_by_most
+from harness.backends.base import ClusterSpec, primary_of, write_launch_files
 from nemesis.interface import proxy_name
 from nemesis.orphans import die_with_parent
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer, free_port
-from system_under_test.launcher import fetch_status
+from systems.seam import NodeAddresses, NodeLaunch
 
-
-def node_argv(
-    spec: ClusterSpec, node: str, listen: str, peers: dict[str, str], db: Path, log: Path
-) -> list[str]:
-    """The command line of one node (system_under_test.node), peers given as dial addresses."""
-    argv = [sys.executable, "-m", "system_under_test.node", "--name", node, "--listen", listen]
-    for peer, address in sorted(peers.items()):
-        argv += ["--peer", f"{peer}={address}"]
-    argv += ["--db", str(db), "--users", str(spec.users_file), "--mode", spec.mode]
-    argv += ["--e2e", "on" if spec.e2e else "off", "--log", str(log)]
-    if spec.bug:
-        argv += ["--bug", spec.bug]
-    return argv + list(spec.node_args)
+HOST = "127.0.0.1"
 
 
 @dataclass
 class LocalNode:
     name: str
-    port: int
-    argv: list[str]
+    ports: dict[str, int]
+    launch: NodeLaunch
     log: Path
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
@@ -72,29 +61,34 @@ class LocalCluster:
     def toxiproxy_url(self) -> str:
         return self.toxiproxy.url
 
-    def client_urls(self, group: str) -> dict[str, str]:
-        return {node: f"ws://{addr}" for node, addr in self.client_addresses[group].items()}
+    def client_endpoints(self, group: str) -> dict[str, str]:
+        return dict(self.client_addresses[group])
 
-    def status_url(self, node: str) -> str:
-        return f"http://127.0.0.1:{self.nodes_by_name[node].port}/status"
+    def status_address(self, node: str) -> tuple[str, int]:
+        return HOST, self.nodes_by_name[node].ports[self.spec.system.status_port]
 
     def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        return fetch_status("127.0.0.1", self.nodes_by_name[node].port, timeout)
+        host, port = self.status_address(node)
+        return self.spec.system.status(host, port, timeout)
+
+    def statuses(self, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
+        return {node: self.status(node, timeout) for node in self.nodes}
 
     def primary(self) -> str | None:
-        """The primary named by most nodes that answer (None if none answers or names one)."""
-        return primary_named_by_most(self.status(node, timeout=0.5) for node in self.nodes)
+        """The primary the system names from the nodes that answer (None if none does)."""
+        return primary_of(self.spec.system, self.statuses(timeout=0.5))
 
     def _spawn(self, node: LocalNode) -> None:
         log = open(node.log, "ab")  # noqa: SIM115 (the child holds it)
         try:
             node.process = subprocess.Popen(
-                node.argv,
+                node.launch.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
                 cwd=str(Path(__file__).resolve().parents[2]),
+                env={**os.environ, **node.launch.env},
             )
         finally:
             log.close()
@@ -137,13 +131,14 @@ class LocalCluster:
                         f"node {node} exited with code {proc.returncode} during start; "
                         f"read {self.nodes_by_name[node].log}"
                     )
-                if self.status(node):
+                status = self.status(node)
+                if status is not None and status.get("ready", True):
                     waiting.discard(node)
             if waiting:
                 time.sleep(0.1)
         if waiting:
             raise RuntimeError(
-                f"node(s) {', '.join(sorted(waiting))} did not answer /status in {timeout:.0f} s;"
+                f"node(s) {', '.join(sorted(waiting))} did not say ready in {timeout:.0f} s;"
                 f" read their logs in {self.spec.run_dir / 'logs'}"
             )
 
@@ -173,52 +168,53 @@ class LocalCluster:
 
 
 def start_local(spec: ClusterSpec) -> LocalCluster:
-    """Start Toxiproxy, one proxy per link, and the nodes; wait until every node answers."""
+    """Start Toxiproxy, one proxy per link, and the nodes; wait until every node is ready."""
+    system = spec.system
     logs = spec.run_dir / "logs"
-    data = spec.run_dir / "data"
     logs.mkdir(parents=True, exist_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
     server = ToxiproxyServer(log_path=logs / "toxiproxy.log")
     server.start()
     cluster: LocalCluster | None = None
     try:
         proxies = ProxyControl(server.url)
-        ports = {node: free_port() for node in spec.nodes}
+        ports = {node: {name: free_port() for name in system.port_names} for node in spec.nodes}
         peer_addr: dict[str, dict[str, str]] = {node: {} for node in spec.nodes}
-        for src in spec.nodes:
-            for dst in spec.nodes:
-                if src != dst:
-                    name = proxy_name(src, dst)
-                    peer_addr[src][dst] = proxies.create(
-                        name, "127.0.0.1:0", f"127.0.0.1:{ports[dst]}"
-                    )
-        client_addresses: dict[str, dict[str, str]] = {}
-        for group in spec.client_group_names:
-            client_addresses[group] = {
-                node: proxies.create(
-                    proxy_name(group, node), "127.0.0.1:0", f"127.0.0.1:{ports[node]}"
-                )
+        if system.peer_port is not None:
+            for src in spec.nodes:
+                for dst in spec.nodes:
+                    if src != dst:
+                        upstream = f"{HOST}:{ports[dst][system.peer_port]}"
+                        peer_addr[src][dst] = proxies.create(
+                            proxy_name(src, dst), f"{HOST}:0", upstream
+                        )
+        client_upstream = {n: f"{HOST}:{ports[n][system.client_port]}" for n in spec.nodes}
+        client_addresses = {
+            group: {
+                node: proxies.create(proxy_name(group, node), f"{HOST}:0", client_upstream[node])
                 for node in spec.nodes
             }
-        nodes = {
-            node: LocalNode(
-                node,
-                ports[node],
-                node_argv(
-                    spec,
-                    node,
-                    f"127.0.0.1:{ports[node]}",
-                    peer_addr[node],
-                    data / f"{node}.sqlite",
-                    logs / f"{node}.log",
-                ),
-                logs / f"{node}.log",
-            )
-            for node in spec.nodes
+            for group in spec.client_group_names
         }
+        nodes: dict[str, LocalNode] = {}
+        for node in spec.nodes:
+            data_dir = spec.data_dir(node)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            addresses = NodeAddresses(
+                name=node,
+                bind_host=HOST,
+                ports=ports[node],
+                peers=peer_addr[node],
+                data_dir=data_dir,
+                log=spec.log(node),
+                run_dir=spec.run_dir,
+                python=sys.executable,
+            )
+            launch = system.launch(addresses)
+            write_launch_files(launch)
+            nodes[node] = LocalNode(node, ports[node], launch, spec.log(node))
         cluster = LocalCluster(spec, server, proxies, nodes, client_addresses)
-        for node in nodes.values():
-            cluster._spawn(node)
+        for local_node in nodes.values():
+            cluster._spawn(local_node)
         cluster.wait_ready()
         return cluster
     except BaseException:
