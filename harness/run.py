@@ -33,10 +33,12 @@ from harness.recorder import Recorder
 from harness.report import ReportError, render_report
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
+from nemesis.catalogue import PRIMARY_SHAPES, PROCESS_KINDS, SHAPES
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
+from splitbrain.errors import SplitbrainError
 from systems import registry
-from systems.seam import Accounts, ClientSettings, System
+from systems.seam import Accounts, Capabilities, ClientSettings, System
 
 
 @dataclass
@@ -69,10 +71,43 @@ class LiveCounts:
             self.fault = f if f not in ("heal", "resume", "restart", "clear-latency") else "none"
 
 
-def make_schedule(config: RunConfig) -> Schedule:
+class RunError(SplitbrainError, RuntimeError):
+    """A run cannot be made as configured (a fault the system does not offer, a cluster that
+    never became healthy); the message says what to change."""
+
+
+def faults_offered(config: RunConfig, capabilities: Capabilities) -> tuple[str, ...]:
+    """The partition shapes to draw from, after checking that the system (and the backend)
+    offer every fault kind and shape asked for; raises :class:`RunError` naming what is not."""
+    wanted_shapes = config.partition_shapes or tuple(SHAPES)
+    missing: list[str] = []
+    if not capabilities.process_faults:
+        missing += [f"nemesis kind {k}" for k in config.nemesis if k in PROCESS_KINDS]
+    if not capabilities.primary and config.partition_shapes:
+        missing += [f"partition shape {s}" for s in config.partition_shapes if s in PRIMARY_SHAPES]
+    if missing:
+        raise RunError(
+            f"system {config.system} does not offer {', '.join(missing)}: "
+            + (
+                "its nodes are not processes this harness runs; "
+                if not capabilities.process_faults
+                else ""
+            )
+            + ("it names no primary; " if not capabilities.primary else "")
+            + "choose other --nemesis kinds or --partition-shapes"
+        )
+    if capabilities.primary:
+        return wanted_shapes
+    return tuple(s for s in wanted_shapes if s not in PRIMARY_SHAPES)
+
+
+def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -> Schedule:
     """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay)."""
     if config.schedule_file is not None:
         return load_schedule(config.schedule_file)
+    shapes = config.partition_shapes
+    if capabilities is not None:
+        shapes = faults_offered(config, capabilities)
     return generate_schedule(
         seed=config.seed,
         kinds=config.nemesis,
@@ -81,7 +116,7 @@ def make_schedule(config: RunConfig) -> Schedule:
         time_limit=config.time_limit,
         interval=config.nemesis_interval,
         partition_mode=config.partition_mode,
-        shapes=config.partition_shapes,
+        shapes=shapes,
     )
 
 
@@ -277,7 +312,7 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
     system = registry.create(config.system, dict(config.system_options))
     system.prepare(out)
     plan = plan_workload(config)
-    schedule = make_schedule(config)
+    schedule = make_schedule(config, system.capabilities)
     run_dir = new_run_dir(config.out, config.name)
     point_latest(config.out, run_dir)
     accounts = Accounts(plan.users, plan.conversations)
@@ -356,7 +391,7 @@ async def _startup_then_drive(
     out: TextIO,
 ) -> None:
     if not await wait_healthy(cluster, timeout=30.0):
-        raise RuntimeError(
+        raise RunError(
             f"the cluster did not become healthy within 30 s; read the node logs in "
             f"{cluster.spec.run_dir / 'logs'}"
         )

@@ -143,3 +143,15 @@ def test_run_help_lists_the_options_of_the_system_given(
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "system reference:" in out and "mode" in out and "[cp|ap]" in out
+
+
+def test_a_fault_the_system_does_not_offer_is_refused_by_name() -> None:
+    from harness.run import RunError, faults_offered
+    from systems.seam import Capabilities
+
+    config = from_mapping({"nemesis": "partition,kill", "partition_shapes": "primary-alone"})
+    with pytest.raises(RunError, match="does not offer nemesis kind kill, partition shape primary"):
+        faults_offered(config, Capabilities(primary=False, process_faults=False))
+    everything = from_mapping({"nemesis": "partition"})
+    assert "primary-alone" not in faults_offered(everything, Capabilities(primary=False))
+    assert "primary-alone" in faults_offered(everything, Capabilities(primary=True))
