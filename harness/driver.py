@@ -23,6 +23,7 @@ from systems.seam import (
     Delivery,
     Indeterminate,
     MessagingClient,
+    NotCaughtUp,
     Refused,
     System,
     Unreachable,
@@ -211,17 +212,36 @@ class ClientDriver:
                 online = True
                 await self.connect()
 
-    async def sync(self, timeout: float) -> bool:
-        """Reconnect if needed and fetch the backlog; True when the node said it is caught up."""
+    async def sync(self, timeout: float, node: str | None = None) -> bool:
+        """Reconnect if needed and catch up; True when the node confirmed it.
+
+        With ``node``, catch up against that node only (moving there first), so the drain can
+        read what every replica holds; otherwise against any node, failing over as in the run.
+        """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while loop.time() < end:
-            if await self.connect():
+            if node is not None and self._client.node not in (None, node):
+                await self.disconnect()
+            if await self._connect_to(node):
                 try:
                     await self._client.sync(timeout=max(0.5, min(5.0, end - loop.time())))
                     return True
-                except Exception:
+                except (NotCaughtUp, Unreachable, Indeterminate):
                     self._rotate_from(self.node)
                     await self.disconnect()
             await asyncio.sleep(0.3)
         return False
+
+    async def _connect_to(self, node: str | None) -> bool:
+        if node is None:
+            return await self.connect()
+        if self._client.node == node:
+            return True
+        try:
+            await self._client.connect([node])
+        except Unreachable:
+            await self.disconnect()
+            return False
+        self.counts.connects += 1
+        return True

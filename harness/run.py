@@ -213,27 +213,47 @@ class Progress:
             print(self.line(loop.time() - start), file=self.out, flush=True)
 
 
-async def drain(
-    drivers: list[ClientDriver], record: Callable[..., dict[str, Any]], timeout: float
-) -> bool:
-    """Every client reconnects and catches up, until a quiet round brings nothing new."""
+async def _caught_up(
+    drivers: list[ClientDriver], end: float, node: str | None = None
+) -> tuple[bool, str]:
+    """Sync every client (with ``node``, or wherever it is) until a quiet round brings nothing
+    new; returns whether that happened before ``end`` and, if not, who lagged."""
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    record("harness", "invoke", "drain", None)
-    ok = False
+    laggards: list[str] = []
     while loop.time() < end:
         before = sum(d.counts.delivered for d in drivers)
         remaining = max(1.0, end - loop.time())
-        synced = await asyncio.gather(*(d.sync(remaining) for d in drivers))
+        synced = await asyncio.gather(*(d.sync(remaining, node=node) for d in drivers))
         await asyncio.sleep(1.0)
         after = sum(d.counts.delivered for d in drivers)
-        if all(synced) and after == before:
-            ok = True
+        laggards = [d.user for d, ok in zip(drivers, synced, strict=True) if not ok]
+        if not laggards and after == before:
+            return True, ""
+    where = f" from {node}" if node else ""
+    return False, f"{len(laggards)} client(s) could not catch up{where}: {', '.join(laggards[:5])}"
+
+
+async def drain(
+    drivers: list[ClientDriver],
+    record: Callable[..., dict[str, Any]],
+    timeout: float,
+    nodes: tuple[str, ...] = (),
+) -> bool:
+    """Every client reconnects and catches up; then, node by node, every client catches up
+    against that node too, so a replica that diverged or lost data shows in the history even
+    when no client was on it. The drain completes only when every round did."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    record("harness", "invoke", "drain", None)
+    ok, why = await _caught_up(drivers, end)
+    for node in nodes:
+        if not ok:
             break
+        ok, why = await _caught_up(drivers, end, node)
     if ok:
         record("harness", "ok", "drain", None)
     else:
-        record("harness", "info", "drain", None, error=f"clients not caught up in {timeout:.0f} s")
+        record("harness", "info", "drain", None, error=why or f"not caught up in {timeout:.0f} s")
     return ok
 
 
@@ -292,7 +312,7 @@ async def _drive(
         if not healthy:
             print("warning: the cluster did not look healthy 30 s after healing", file=out)
         progress.phase = "drain"
-        await drain(drivers, record, config.drain_timeout)
+        await drain(drivers, record, config.drain_timeout, cluster.nodes)
     finally:
         stop.set()
         nemesis_task.cancel()
