@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "harness.report_cmd",
     "harness.compare_cmd",
     "harness.shrink_cmd",
+    "harness.explore_cmd",
 )
 
 
