@@ -1,6 +1,6 @@
 """The docker backend against a real Docker daemon and a real Toxiproxy (no mocks).
 
-Nodes are the stand-in of ``tests/test_docker_standin.py``, so these tests check the backend's
+Nodes are the stand-in of ``tests/helpers/docker_standin.py``, so these tests check the backend's
 plumbing (images, network, proxies, labels, process faults, clean-up) whatever the state of the
 reference node. Without a daemon they skip on a laptop and fail in CI, where .ci/run starts one.
 """
@@ -32,18 +32,9 @@ from harness.backends.docker_images import (
     host_root_paths,
     is_static_elf,
 )
+from tests.helpers.docker_daemon import require_daemon
 
-STANDIN = "tests.test_docker_standin"
-
-
-def require_daemon() -> docker.DockerClient:
-    """A client of a live daemon; skips without one, but fails in CI (where one must run)."""
-    try:
-        return backend.connect()
-    except backend.DockerBackendError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the docker tests, but {exc}")
-        pytest.skip(f"no Docker daemon: start one with `scripts/start-dockerd.sh` ({exc})")
+STANDIN = "tests.helpers.docker_standin"
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +227,7 @@ from harness.backends.base import ClusterSpec
 from harness.backends.docker import start
 run_dir = Path(sys.argv[1])
 spec = ClusterSpec(("n1", "n2"), "cp", run_dir / "users.json", run_dir, client_groups=1)
-with start(spec, run_id="t-ctrl-c", node_module="tests.test_docker_standin"):
+with start(spec, run_id="t-ctrl-c", node_module="tests.helpers.docker_standin"):
     print("up", flush=True)
     time.sleep(120)
 """
