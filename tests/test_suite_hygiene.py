@@ -3,10 +3,12 @@ collected ``test_*`` module without tests. Each finder is first shown to fire on
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.needs import require_binary, skip_or_fail
 from tests.helpers.suite_hygiene import holds_tests, imports_of_test_modules, tautologies
 
 TESTS = Path(__file__).resolve().parent
@@ -81,3 +83,15 @@ def test_every_collected_test_module_holds_tests() -> None:
         if not holds_tests(p.read_text(encoding="utf-8"))
     ]
     assert empty == [], "move these helpers to tests/helpers/ under a name pytest does not collect"
+
+
+def test_a_missing_part_skips_on_a_laptop_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no daemon"):
+        skip_or_fail("no daemon")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run this test, but no daemon"):
+        skip_or_fail("no daemon")
+    with pytest.raises(pytest.fail.Exception, match="no-such-binary-here not on PATH: apt it"):
+        require_binary("no-such-binary-here", "apt it")
+    assert require_binary("sh", "") == shutil.which("sh")
