@@ -13,20 +13,10 @@ import socket
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import docker
-import docker.errors
-
-from harness.backends.docker import (
-    LABEL_HOST,
-    LABEL_PID,
-    LABEL_PIDSTART,
-    LABEL_RUN,
-    DockerBackendError,
-    connect,
-    process_start_time,
-    remove_run,
-)
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -42,6 +32,8 @@ class RunLeftovers:
 
 def harness_state(labels: dict[str, str]) -> tuple[str, str]:
     """("dead" | "alive" | "foreign", reason) for the harness named by a run's labels."""
+    from harness.backends.docker import LABEL_HOST, LABEL_PID, LABEL_PIDSTART, process_start_time
+
     host = labels.get(LABEL_HOST, "")
     if host and host != socket.gethostname():
         return "foreign", f"made on host {host}"
@@ -59,6 +51,8 @@ def harness_state(labels: dict[str, str]) -> tuple[str, str]:
 
 def find_leftovers(client: docker.DockerClient) -> list[RunLeftovers]:
     """Every run with a container or network labelled ``splitbrain.run``, sorted by run id."""
+    from harness.backends.docker import LABEL_RUN
+
     label = {"label": LABEL_RUN}
     labels: dict[str, dict[str, str]] = {}
     containers: dict[str, list[str]] = {}
@@ -94,6 +88,8 @@ def clean(
 
     With ``dry_run`` nothing is removed, and the first list is what would have been.
     """
+    from harness.backends.docker import remove_run
+
     removed, kept = [], []
     for run in find_leftovers(client):
         if run.state == "dead" or everything:
@@ -114,6 +110,10 @@ def _describe(runs: Iterable[RunLeftovers], verb: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    import docker.errors  # the Docker SDK is paid for only when `clean` runs
+
+    from harness.backends.docker import DockerBackendError, connect
+
     try:
         client = connect()
     except DockerBackendError as exc:

@@ -4,13 +4,13 @@ Toxiproxy server for the tests that cut links."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from nemesis.toxiproxy_server import ToxiproxyServer
+from tests.helpers.needs import require_toxiproxy
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -27,10 +27,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
     """A Toxiproxy server on loopback for one test module. Without the binary the tests skip
     on a laptop and fail in CI (where .ci/run installs it), so CI never skips them silently."""
-    if shutil.which("toxiproxy-server") is None:
-        reason = "toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_toxiproxy()
     with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
         yield server

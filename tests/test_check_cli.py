@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from history_strategies import Builder
 
 from checkers import ANOMALIES
 from harness.cli import main
 from harness.summary import format_summary
+from tests.helpers.history_strategies import Builder
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "histories" / "examples"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((EXAMPLES / "EXPECTED.json").read_text())

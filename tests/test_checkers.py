@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from history_strategies import Builder
 
 from checkers import ANOMALIES, check_history, parse_history
 from checkers.causal import find_causal
 from checkers.observations import observe
+from tests.helpers.history_strategies import Builder
 
 
 def check(builder: Builder, max_examples: int = 10) -> dict[str, Any]:

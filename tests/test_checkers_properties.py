@@ -8,14 +8,6 @@
 from __future__ import annotations
 
 import pytest
-from history_strategies import (
-    INJECTORS,
-    Case,
-    correct_histories,
-    drop_last_delivery,
-    edited_histories,
-    reference_counts,
-)
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -24,6 +16,14 @@ from checkers.causal import find_causal
 from checkers.fifo import find_fifo
 from checkers.observations import observe
 from checkers.ordered import sweep_scope
+from tests.helpers.history_strategies import (
+    INJECTORS,
+    Case,
+    correct_histories,
+    drop_last_delivery,
+    edited_histories,
+    reference_counts,
+)
 
 
 def check(case: Case, max_examples: int = 3) -> dict:

@@ -1,6 +1,6 @@
 """The docker backend against a real Docker daemon and a real Toxiproxy (no mocks).
 
-Nodes are the stand-in of ``tests/test_docker_standin.py``, so these tests check the backend's
+Nodes are the stand-in of ``tests/helpers/docker_standin.py``, so these tests check the backend's
 plumbing (images, network, proxies, labels, process faults, clean-up) whatever the state of the
 reference node. Without a daemon they skip on a laptop and fail in CI, where .ci/run starts one.
 """
@@ -33,33 +33,8 @@ from harness.backends.docker_images import (
     host_root_paths,
     is_static_elf,
 )
-from systems.reference import ReferenceSystem
-from systems.seam import Accounts, NodeAddresses, NodeLaunch
-
-STANDIN = "tests.test_docker_standin"
-
-
-class StandinSystem(ReferenceSystem):
-    """The reference system's launch, but each node runs ``module`` (the stand-in by default)."""
-
-    def __init__(self, module: str = STANDIN) -> None:
-        super().__init__({"mode": "cp", "bug": None, "e2e": True})
-        self.module = module
-
-    def launch(self, node: NodeAddresses) -> NodeLaunch:
-        launch = super().launch(node)
-        argv = [self.module if arg == "system_under_test.node" else arg for arg in launch.argv]
-        return dataclasses.replace(launch, argv=tuple(argv))
-
-
-def require_daemon() -> docker.DockerClient:
-    """A client of a live daemon; skips without one, but fails in CI (where one must run)."""
-    try:
-        return backend.connect()
-    except backend.DockerBackendError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the docker tests, but {exc}")
-        pytest.skip(f"no Docker daemon: start one with `scripts/start-dockerd.sh` ({exc})")
+from tests.helpers.docker_daemon import require_daemon
+from tests.helpers.standin_system import standin_spec
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +84,9 @@ def _set_enabled(cluster: backend.DockerCluster, proxy: str, enabled: bool) -> N
 
 
 def _spec(
-    tmp_path: Path, nodes: tuple[str, ...] = ("n1", "n2", "n3"), module: str = STANDIN
+    tmp_path: Path, nodes: tuple[str, ...] = ("n1", "n2", "n3"), module: str | None = None
 ) -> ClusterSpec:
-    system = StandinSystem(module)
-    system.provision(Accounts(("u1", "u2"), {"g": ("u1", "u2")}), tmp_path, nodes, seed=1)
-    return ClusterSpec(nodes=nodes, system=system, run_dir=tmp_path, client_groups=1)
+    return standin_spec(tmp_path, nodes, *(() if module is None else (module,)))
 
 
 # -- no daemon needed -------------------------------------------------------------------------
@@ -256,8 +229,8 @@ CTRL_C_SCRIPT = """
 import sys, time
 from pathlib import Path
 from harness.backends.docker import start
-from tests.test_docker_backend import _spec
-spec = _spec(Path(sys.argv[1]), ("n1", "n2"))
+from tests.helpers.standin_system import standin_spec
+spec = standin_spec(Path(sys.argv[1]), ("n1", "n2"))
 with start(spec, run_id="t-ctrl-c"):
     print("up", flush=True)
     time.sleep(120)

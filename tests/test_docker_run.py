@@ -14,11 +14,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from test_docker_backend import require_daemon
 
 from harness.backends import docker as backend
 from harness.config import from_mapping
 from harness.run import run_test
+from tests.helpers.docker_daemon import require_daemon
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

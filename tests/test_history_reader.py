@@ -6,11 +6,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from history_strategies import Builder, Case, correct_histories
 from hypothesis import given
 from hypothesis import strategies as st
 
 from checkers import HistoryError, load_history, parse_history
+from tests.helpers.history_strategies import Builder, Case, correct_histories
 
 
 def lines_of(ops: list[dict]) -> list[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import socketserver
 import subprocess
@@ -16,12 +15,9 @@ import pytest
 
 from nemesis.proxies import ProxyControl, ToxiproxyError
 from nemesis.toxiproxy_server import ToxiproxyServer, ToxiproxyServerError, free_port
+from tests.helpers.needs import require_toxiproxy
 
 REPO = Path(__file__).resolve().parent.parent
-needs_toxiproxy = pytest.mark.skipif(
-    shutil.which("toxiproxy-server") is None,
-    reason="toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh",
-)
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -157,8 +153,7 @@ def test_an_absent_server_fails_fast_with_its_url():
 
 
 def test_the_server_stops_on_exit_even_after_an_error(tmp_path: Path):
-    if shutil.which("toxiproxy-server") is None:
-        pytest.skip("toxiproxy-server not on PATH")
+    require_toxiproxy()
     server = ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")
     with pytest.raises(KeyboardInterrupt), server:
         assert ProxyControl(server.url).version()

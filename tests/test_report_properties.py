@@ -11,10 +11,10 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_report import parse
 
 from harness.history_summary import FAULT_UNDO, summarize
 from harness.report import ReportError, render_report, write_report
+from tests.helpers.report_pages import parse, scenario, write_run
 
 NODES = ("n1", "n2", "n3")
 
@@ -164,11 +164,6 @@ def test_the_checkers_are_not_shown_a_cut_off_last_line(
 
 
 def test_with_the_real_checkers_a_run_without_results_is_judged(tmp_path: Path) -> None:
-    checkers = pytest.importorskip("checkers")
-    if not hasattr(checkers, "check_history"):
-        pytest.skip("the checkers have no check_history yet")
-    from test_report import scenario, write_run
-
     h, _ = scenario()
     run = write_run(tmp_path / "run", h.ops, results=None)
     parsed = parse(write_report(run).read_text(encoding="utf-8"))

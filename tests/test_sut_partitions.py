@@ -128,6 +128,7 @@ def _seconds(times: dict[str, float]) -> str:
     return ", ".join(f"{n} {t:.2f} s" for n, t in sorted(times.items()))
 
 
+@pytest.mark.slow  # waits out election timeouts on a real cluster: 5-7 s
 def test_cp_secondary_alone_refuses_then_rejoins_without_deposing_the_primary(start):
     run = start("cp")
 
@@ -172,6 +173,7 @@ def test_cp_secondary_alone_refuses_then_rejoins_without_deposing_the_primary(st
     asyncio.run(scenario())
 
 
+@pytest.mark.slow  # waits out election timeouts on a real cluster: 5-7 s
 def test_cp_primary_alone_is_replaced_and_rejoins_under_the_new_primary(start):
     run = start("cp")
 

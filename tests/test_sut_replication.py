@@ -24,6 +24,7 @@ from system_under_test.records import (
     Forward,
     FromPeer,
     LinkState,
+    Note,
     ReplyConn,
     Request,
     RequestVote,
@@ -106,8 +107,11 @@ class Sim:
                 d.commit = a.index
             elif isinstance(a, Respond):
                 self.results[a.origin.req] = a.result
+            elif isinstance(a, Applied):
+                # what the node's message view takes in is the saved log up to the saved commit
+                assert a.entries == d.log[d.commit - len(a.entries) : d.commit], (name, a)
             else:
-                assert isinstance(a, Applied | object)
+                assert isinstance(a, Note), f"{name} asked for an action the sim ignores: {a!r}"
 
     def deliver(self, i: int) -> None:
         w = self.net.pop(i)

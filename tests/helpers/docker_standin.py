@@ -1,9 +1,10 @@
-"""A stand-in node for the docker backend's own tests (it has no tests of its own).
+"""A stand-in node for the docker backend's own tests (a helper: pytest does not collect it).
 
 It takes the real node's command line, writes its --log and --db files, and serves over HTTP:
 ``GET /status`` (the node's status shape) and ``GET /via/<peer>/status``, which fetches the
 peer's status through the address given by ``--peer`` (a Toxiproxy proxy), so a test can see
-a node -> node link work and a cut link fail. Run it with ``python -m tests.test_docker_standin``.
+a node -> node link work and a cut link fail.
+Run it with ``python -m tests.helpers.docker_standin``.
 """
 
 from __future__ import annotations

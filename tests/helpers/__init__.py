@@ -1,0 +1,1 @@
+"""Shared test helpers: strategies, builders and stand-ins imported by test modules (no tests)."""
