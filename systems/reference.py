@@ -206,5 +206,6 @@ class ReferenceSystem:
                 on_deliver=deliver,
                 connect_timeout=settings.connect_timeout,
                 request_timeout=settings.request_timeout,
+                heartbeat=settings.heartbeat,
             )
         )
