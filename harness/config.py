@@ -92,8 +92,6 @@ def _text(value: Any) -> str:
         return "none"
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value) or "none"
     return str(value)
@@ -110,6 +108,7 @@ class Setting:
     flag: str | None = None  # default: --field-name
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    show: Callable[[Any], str] = _text  # how the command line writes a value
 
 
 def setting(default: Any, help: str, **kwargs: Any) -> Any:
@@ -199,6 +198,7 @@ class RunConfig:
         check=lambda v: 2 <= v[0] <= v[1] <= 1000,
         expect="LOW-HIGH with 2 <= LOW <= HIGH <= 1000",
         metavar="LOW-HIGH",
+        show=lambda v: f"{v[0]}-{v[1]}",
     )
     groups: int = setting(
         3, "group chats", parse=_int, check=lambda v: 0 <= v <= 10_000, expect="0..10000"
@@ -212,6 +212,29 @@ class RunConfig:
         parse=_float,
         check=lambda v: 0 <= v <= 1,
         expect="0..1",
+    )
+    payload_sizes: tuple[int, ...] = setting(
+        (24, 200, 2000),
+        "message body sizes in bytes to draw from, comma-separated (e.g. 1000,64000)",
+        parse=lambda v: tuple(int(x) for x in _csv(v)),
+        check=lambda v: bool(v) and all(16 <= x <= 4_000_000 for x in v),
+        expect="one or more sizes of 16..4000000 bytes",
+        metavar="BYTES,...",
+    )
+    colliding_ids: float = setting(
+        0.02,
+        "share of sends whose message id another sender also uses (a system must key ids by "
+        "sender)",
+        parse=_float,
+        check=lambda v: 0 <= v <= 0.5,
+        expect="0..0.5",
+    )
+    burst: float = setting(
+        2.0,
+        "send rate multiplier in the first seconds of each fault (1 for none)",
+        parse=_float,
+        check=lambda v: 1 <= v <= 20,
+        expect="1..20",
     )
     request_timeout: float = setting(
         3.0,
@@ -391,7 +414,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per setting, every one optional (unset flags fall back to TOML, then defaults)."""
     for key, s in SETTINGS.items():
         default = default_of(key)
-        shown = "" if key == "system_options" else f" (default {_text(default)})"
+        shown = "" if key == "system_options" else f" (default {s.show(default)})"
         kwargs: dict[str, Any] = {"dest": key, "help": s.help + shown, "metavar": s.metavar}
         if key == "system_options":
             kwargs["action"] = "append"
@@ -412,7 +435,7 @@ def reproduce_argv(config: RunConfig) -> list[str]:
                 for name, option in value:
                     args += [flag_of(key), f"{name}={_text(option)}"]
             else:
-                args += [flag_of(key), _text(value)]
+                args += [flag_of(key), SETTINGS[key].show(value)]
     return args
 
 

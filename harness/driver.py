@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.workload import OfflineWindow, PlannedSend
+from harness.workload import OfflineWindow, PlannedSend, history_id
 from systems.seam import (
     ClientSettings,
     Delivery,
@@ -85,7 +85,7 @@ class ClientDriver:
 
     def _on_deliver(self, d: Delivery) -> None:
         value = {
-            "id": d.id,
+            "id": history_id(d.id, d.sender),
             "conv": d.conv,
             "from": d.sender,
             "user": d.user,
@@ -152,13 +152,14 @@ class ClientDriver:
         return outcome
 
     async def _send_once(self, planned: PlannedSend) -> str:
+        body = planned.body
         to = sorted(u for u in self.conversations[planned.conv] if u != self.user)
         invoke = {
             "id": planned.msg_id,
             "conv": planned.conv,
             "from": self.user,
             "to": to,
-            "digest": digest(planned.body),
+            "digest": digest(body),
         }
         connected = await self.connect()
         process = self.process
@@ -168,7 +169,7 @@ class ClientDriver:
         node = self._client.node
         self.record(process, "invoke", "send", invoke, node=node)
         try:
-            sent = await self._client.send(planned.msg_id, planned.conv, planned.body)
+            sent = await self._client.send(planned.system_id, planned.conv, body)
         except Refused as exc:
             outcome = self._end(process, "fail", planned, node, str(exc) or "rejected")
         except Indeterminate as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import platform
 import random
 import sys
@@ -118,6 +119,14 @@ def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -
         partition_mode=config.partition_mode,
         shapes=shapes,
     )
+
+
+def fault_starts(config: RunConfig, capabilities: Capabilities | None = None) -> tuple[float, ...]:
+    """When the seeded schedule starts its faults: the workload bursts and sends clients offline
+    there. Taken from the seed even when a stored schedule is replayed, so a replay or a shrunk
+    schedule keeps the workload of the original run."""
+    seeded = make_schedule(dataclasses.replace(config, schedule_file=None), capabilities)
+    return tuple(step.at for step in seeded.steps)
 
 
 def load_schedule(path: Path) -> Schedule:
@@ -331,8 +340,8 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
     """
     system = registry.create(config.system, dict(config.system_options))
     system.prepare(out)
-    plan = plan_workload(config)
     schedule = make_schedule(config, system.capabilities)
+    plan = plan_workload(config, fault_starts(config, system.capabilities))
     run_dir = new_run_dir(config.out, config.name)
     point_latest(config.out, run_dir)
     accounts = Accounts(plan.users, plan.conversations)

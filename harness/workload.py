@@ -8,20 +8,55 @@ configuration give the same plan; the client drivers only carry it out. What the
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.config import RunConfig
 
+BURST_SECONDS = 3.0  # how long the send rate stays raised at the start of a fault
+_WIRE_ID = re.compile(r"m(\d+)-\d+")
+
 
 @dataclass(frozen=True)
 class PlannedSend:
-    """One message to send: ``at`` seconds after the workload starts."""
+    """One message to send: ``at`` seconds after the workload starts.
+
+    ``msg_id`` is the message's id in the history (unique); ``wire_id`` is the id the client
+    gives the system, which is another sender's id for a colliding send (see :func:`history_id`).
+    The body is made from ``body_seed`` when asked for, so large bodies cost no memory until sent.
+    """
 
     at: float
     msg_id: str
     user: str
     conv: str
-    body: bytes
+    size: int
+    body_seed: int
+    wire_id: str = ""
+
+    @property
+    def body(self) -> bytes:
+        head = f"{self.msg_id} ".encode()
+        filler = random.Random(self.body_seed).randbytes(max(0, self.size - len(head)))
+        return head + filler
+
+    @property
+    def system_id(self) -> str:
+        return self.wire_id or self.msg_id
+
+
+def history_id(wire_id: str, sender: str) -> str:
+    """The history id of a message the system knows as ``wire_id`` from ``sender``.
+
+    Workload ids name their sender (``m3-17`` is u3's 17th); a send that reuses another sender's
+    id is recorded as ``<id>~<sender>``, so ids stay unique in the history while the system sees
+    the collision. Ids of another form are kept as they are.
+    """
+    match = _WIRE_ID.fullmatch(wire_id)
+    if match is None or sender == f"u{match.group(1)}":
+        return wire_id
+    return f"{wire_id}~{sender}"
 
 
 @dataclass(frozen=True)
@@ -71,50 +106,109 @@ def plan_conversations(
     return conversations
 
 
+def _rate_at(t: float, rate: float, bursts: Sequence[float], burst: float) -> float:
+    return rate * burst if any(b <= t < b + BURST_SECONDS for b in bursts) else rate
+
+
 def plan_sends(
     rng: random.Random,
     conversations: dict[str, tuple[str, ...]],
     rate: float,
     duration: float,
+    sizes: Sequence[int] = (24,),
+    bursts: Sequence[float] = (),
+    burst: float = 1.0,
 ) -> tuple[PlannedSend, ...]:
-    """Poisson arrivals at ``rate`` per second; each from a random member of a random chat."""
+    """Poisson arrivals at ``rate`` per second (``rate * burst`` for a few seconds from each time
+    in ``bursts``); each from a random member of a random chat, of a size drawn from ``sizes``."""
     sends: list[PlannedSend] = []
     counters: dict[str, int] = {}
     names = sorted(conversations)
-    t = rng.expovariate(rate)
+    peak = rate * max(1.0, burst)
+    t = rng.expovariate(peak)
     while t < duration:
-        conv = rng.choice(names)
-        user = rng.choice(conversations[conv])
-        counters[user] = counters.get(user, 0) + 1
-        msg_id = f"m{user[1:]}-{counters[user]}"
-        body = f"{msg_id} {rng.getrandbits(64):016x}".encode()
-        sends.append(PlannedSend(round(t, 6), msg_id, user, conv, body))
-        t += rng.expovariate(rate)
+        if rng.random() * peak < _rate_at(t, rate, bursts, burst):
+            conv = rng.choice(names)
+            user = rng.choice(conversations[conv])
+            counters[user] = counters.get(user, 0) + 1
+            msg_id = f"m{user[1:]}-{counters[user]}"
+            size = rng.choice(sizes)
+            sends.append(PlannedSend(round(t, 6), msg_id, user, conv, size, rng.getrandbits(64)))
+        t += rng.expovariate(peak)
     return tuple(sends)
 
 
-def plan_offline(
-    rng: random.Random, users: list[str], fraction: float, duration: float
-) -> tuple[OfflineWindow, ...]:
-    """One offline window for about ``fraction`` of the users, inside the workload's duration."""
-    windows = []
-    for user in users:
-        if duration < 4 or rng.random() >= fraction:
+def collide_ids(
+    rng: random.Random, sends: tuple[PlannedSend, ...], share: float
+) -> tuple[PlannedSend, ...]:
+    """About ``share`` of the sends (at least one when ``share`` > 0) reuse, on the wire, the id
+    of another sender's send; their history ids become ``<id>~<sender>``."""
+    if share <= 0 or len({s.user for s in sends}) < 2:
+        return sends
+    chosen = set(rng.sample(range(len(sends)), max(1, round(share * len(sends)))))
+    out = list(sends)
+    taken: set[tuple[str, str]] = set()
+    for i in sorted(chosen):
+        send = sends[i]
+        others = [o.msg_id for j, o in enumerate(sends) if o.user != send.user and j not in chosen]
+        if not others:
             continue
+        wire = rng.choice(others)
+        if (wire, send.user) in taken:
+            continue
+        taken.add((wire, send.user))
+        out[i] = PlannedSend(
+            send.at, history_id(wire, send.user), send.user, send.conv, send.size,
+            send.body_seed, wire,
+        )  # fmt: skip
+    return tuple(out)
+
+
+def plan_offline(
+    rng: random.Random,
+    users: list[str],
+    fraction: float,
+    duration: float,
+    faults: Sequence[float] = (),
+) -> tuple[OfflineWindow, ...]:
+    """One offline window for about ``fraction`` of the users (at least one user when
+    ``fraction`` > 0), inside the workload's duration; half of them start during a fault (at a
+    time in ``faults``), so clients reconnect while the cluster is broken."""
+    if duration < 4 or fraction <= 0:
+        return ()
+    chosen = [u for u in users if rng.random() < fraction] or [rng.choice(users)]
+    windows = []
+    for user in chosen:
         length = rng.uniform(2.0, min(8.0, duration / 3))
-        start = rng.uniform(0.5, max(0.6, duration - length - 0.5))
+        latest = max(0.6, duration - length - 0.5)
+        start = rng.uniform(0.5, latest)
+        if faults and rng.random() < 0.5:
+            start = min(latest, rng.choice(faults) + rng.uniform(0.0, 1.0))
         windows.append(OfflineWindow(user, round(start, 3), round(length, 3)))
     return tuple(windows)
 
 
-def plan_workload(config: RunConfig) -> WorkloadPlan:
-    """The whole plan for ``config``; equal configs give equal plans."""
+def plan_workload(config: RunConfig, faults: Sequence[float] = ()) -> WorkloadPlan:
+    """The whole plan for ``config``; equal configs (and fault times) give equal plans.
+
+    ``faults`` are the times the seeded fault schedule starts a fault: sends burst there and
+    some clients go offline there.
+    """
     rng = random.Random(f"workload-{config.seed}")
     users = [f"u{i + 1}" for i in range(config.clients)]
     conversations = plan_conversations(
         rng, users, config.groups, config.direct_chats, config.group_sizes
     )
     client_group = {user: f"c{i % config.client_groups}" for i, user in enumerate(users)}
-    sends = plan_sends(rng, conversations, config.rate, config.time_limit)
-    offline = plan_offline(rng, users, config.offline_fraction, config.time_limit)
+    sends = plan_sends(
+        rng,
+        conversations,
+        config.rate,
+        config.time_limit,
+        config.payload_sizes,
+        faults,
+        config.burst,
+    )
+    sends = collide_ids(rng, sends, config.colliding_ids)
+    offline = plan_offline(rng, users, config.offline_fraction, config.time_limit, faults)
     return WorkloadPlan(tuple(users), conversations, client_group, sends, offline)

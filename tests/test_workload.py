@@ -6,10 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import RunConfig
-from harness.workload import plan_workload
+from harness.workload import history_id, plan_workload
+
+fault_times = st.lists(st.floats(0, 20), max_size=4).map(tuple)
 
 configs = st.builds(
     RunConfig,
+    payload_sizes=st.lists(st.integers(16, 5000), min_size=1, max_size=3).map(tuple),
+    colliding_ids=st.floats(0, 0.5),
+    burst=st.floats(1, 5),
     seed=st.integers(0, 10**6),
     clients=st.integers(2, 40),
     rate=st.floats(1, 50),
@@ -26,14 +31,19 @@ def test_same_config_same_plan(config: RunConfig) -> None:
     assert plan_workload(config) == plan_workload(config)
 
 
-@given(configs)
-def test_every_send_is_by_a_member_and_ids_are_unique(config: RunConfig) -> None:
-    plan = plan_workload(config)
+@given(configs, fault_times)
+def test_every_send_is_by_a_member_and_ids_are_unique(
+    config: RunConfig, faults: tuple[float, ...]
+) -> None:
+    plan = plan_workload(config, faults)
     ids = [s.msg_id for s in plan.sends]
     assert len(ids) == len(set(ids))
     for send in plan.sends:
         assert send.user in plan.conversations[send.conv]
         assert 0 <= send.at < config.time_limit
+        assert history_id(send.system_id, send.user) == send.msg_id
+        assert len(send.body) == max(send.size, len(send.msg_id) + 1)
+        assert send.size in config.payload_sizes
     assert [s.at for s in plan.sends] == sorted(s.at for s in plan.sends)
 
 
@@ -52,3 +62,29 @@ def test_offline_windows_stay_inside_the_run(config: RunConfig) -> None:
     for window in plan_workload(config).offline:
         assert window.duration > 0
         assert window.start >= 0 and window.start + window.duration <= config.time_limit
+
+
+def test_colliding_sends_reuse_another_senders_id_on_the_wire() -> None:
+    config = RunConfig(colliding_ids=0.1, rate=40, time_limit=10, clients=6)
+    plan = plan_workload(config)
+    by_id = {s.msg_id: s for s in plan.sends}
+    colliding = [s for s in plan.sends if s.wire_id]
+    assert len(colliding) >= 0.05 * len(plan.sends)
+    for send in colliding:
+        assert send.msg_id == f"{send.wire_id}~{send.user}"
+        assert by_id[send.wire_id].user != send.user  # the id another sender really uses
+    assert not [s for s in plan_workload(RunConfig(colliding_ids=0)).sends if s.wire_id]
+
+
+def test_sends_burst_and_clients_go_offline_during_faults() -> None:
+    config = RunConfig(rate=20, time_limit=30, burst=4.0, offline_fraction=1.0, seed=5)
+    calm, stormy = plan_workload(config), plan_workload(config, (10.0, 20.0))
+    in_faults = [s for s in stormy.sends if 10 <= s.at < 13 or 20 <= s.at < 23]
+    assert len(in_faults) > 2 * len([s for s in calm.sends if 10 <= s.at < 13 or 20 <= s.at < 23])
+    starts = [w.start for w in stormy.offline]
+    assert any(10 <= t <= 11 or 20 <= t <= 21 for t in starts)
+
+
+def test_some_client_goes_offline_whenever_the_fraction_is_above_zero() -> None:
+    for seed in range(20):
+        assert plan_workload(RunConfig(seed=seed, offline_fraction=0.01, clients=3)).offline
