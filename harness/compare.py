@@ -21,6 +21,7 @@ class RunRecord:
     test: Mapping[str, Any]
     results: Mapping[str, Any]
     figures: Mapping[str, Any]  # availability_stats of its history
+    folder: str | None = None  # the run directory, if the run has one
 
 
 def _pct(value: Any) -> str:

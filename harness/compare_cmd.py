@@ -1,7 +1,8 @@
-"""``splitbrain compare RUN_DIR|history.jsonl ... [--json]``: runs side by side (CP against AP).
+"""``splitbrain compare RUN_DIR|history.jsonl ... [--json] [--junit FILE]``: runs side by side.
 
 Reads each run's test.json and results.json (checking the history when results.json is missing)
-and the availability of its history. Exit 0, or 2 when a run cannot be read.
+and the availability of its history. Exit 0, or 2 when a run cannot be read. ``--junit FILE``
+also writes every run's verdict as JUnit XML, one test suite per run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import orjson
 from checkers import HistoryError, check_history, load_history
 from harness.compare import RunRecord, comparison_json, format_comparison
 from harness.history_summary import availability_stats
+from harness.junit import junit_xml, run_facts
+from harness.runstore import write_bytes
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,6 +32,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR|history.jsonl")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write each run's verdict as JUnit XML (one test suite per run) for CI",
+    )
     parser.set_defaults(func=main)
 
 
@@ -36,7 +45,8 @@ class RunUnreadable(Exception):
     """A run directory without a readable history; the message says which and what to do."""
 
 
-def _json_file(path: Path) -> dict[str, Any]:
+def json_file(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` when absent; raises :class:`RunUnreadable`."""
     try:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -68,7 +78,7 @@ def load_run(run: Path) -> RunRecord:
             f"{run}: no history.jsonl; give run directories (histories/<test>/<time>/) "
             "or history files"
         )
-    results = _json_file(folder / "results.json") if folder else {}
+    results = json_file(folder / "results.json") if folder else {}
     if not results:
         try:
             results = check_history(load_history(history))
@@ -78,9 +88,15 @@ def load_run(run: Path) -> RunRecord:
     if not isinstance(figures, dict):
         with open(history, "rb") as fh:
             figures = availability_stats(orjson.loads(line) for line in fh if line.strip())
-    test = _json_file(folder / "test.json") if folder else {}
+    test = json_file(folder / "test.json") if folder else {}
     label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
-    return RunRecord(label=f"{label} {name}", test=test, results=results, figures=figures)
+    return RunRecord(
+        label=f"{label} {name}",
+        test=test,
+        results=results,
+        figures=figures,
+        folder=None if folder is None else str(folder),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,6 +105,13 @@ def main(args: argparse.Namespace) -> int:
     except RunUnreadable as exc:
         print(f"splitbrain compare: {exc}", file=sys.stderr)
         return 2
+    if args.junit is not None:
+        suites = [(r.results, run_facts(r.label, r.test, r.folder)) for r in runs]
+        try:
+            write_bytes(args.junit, junit_xml(suites))
+        except OSError as exc:
+            print(f"splitbrain compare: could not write {args.junit}: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         sys.stdout.write(orjson.dumps(comparison_json(runs), option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
