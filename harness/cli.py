@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "harness.report_cmd",
     "harness.compare_cmd",
     "harness.shrink_cmd",
+    "harness.export_cmd",
 )
 
 
