@@ -174,8 +174,13 @@ def load_history(path: str | Path) -> History:
 
 
 def _starts_as_edn(lines: BinaryIO) -> bool:
-    """Peek at the start of an open file: EDN (``{:``, ``[``) rather than JSON lines (``{"``)?"""
-    head = lines.peek(256).lstrip() if hasattr(lines, "peek") else b""
+    """Peek at the start of an open file: is it EDN? (see :func:`looks_like_edn`)"""
+    return looks_like_edn(lines.peek(256) if hasattr(lines, "peek") else b"")
+
+
+def looks_like_edn(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is EDN (``{:``, ``[``), not JSON lines (``{"``)."""
+    head = head.lstrip()
     return head.startswith(b"[") or re.match(rb"\{\s*:", head) is not None
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from checkers import HistoryError, check_history, load_history
+from checkers.history import looks_like_edn
+from checkers.jepsen_edn import edn_history_lines
 from harness.compare import RunRecord, comparison_json, format_comparison
 from harness.history_summary import availability_stats
 from harness.junit import junit_xml, run_facts
@@ -70,6 +73,20 @@ def run_files(run: Path) -> tuple[Path, Path | None, str]:
     return run, None, run.stem
 
 
+def history_ops(path: Path) -> Iterator[dict[str, Any]]:
+    """The operations of a history file (JSON lines, or Jepsen EDN by name or content) as dicts,
+    in order. Lines are not validated: load the file with :func:`load_history` first."""
+    data = path.read_bytes()
+    lines: Iterable[bytes]
+    if path.suffix == ".edn" or looks_like_edn(data[:256]):
+        lines = edn_history_lines(data.decode(), str(path))
+    else:
+        lines = data.splitlines()
+    for line in lines:
+        if line.strip():
+            yield orjson.loads(line)
+
+
 def load_run(run: Path) -> RunRecord:
     """The record of a run directory or a history file; raises :class:`RunUnreadable`."""
     history, folder, name = run_files(run)
@@ -84,10 +101,8 @@ def load_run(run: Path) -> RunRecord:
             results = check_history(load_history(history))
         except HistoryError as exc:
             raise RunUnreadable(str(exc)) from None
-    figures = results.get("run")
-    if not isinstance(figures, dict):
-        with open(history, "rb") as fh:
-            figures = availability_stats(orjson.loads(line) for line in fh if line.strip())
+    # folded from the history, not results.json's "run": older runs lack the outcome split
+    figures = availability_stats(history_ops(history))
     test = json_file(folder / "test.json") if folder else {}
     label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
     return RunRecord(

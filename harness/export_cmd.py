@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from checkers import HistoryError, load_history
 from checkers.history import HISTORY_FILE
-from checkers.jepsen_edn import edn_history_lines, op_to_edn
+from checkers.jepsen_edn import op_to_edn
+from harness.compare_cmd import history_ops
 from harness.jepsen_queue import consumer_base, queue_lines
 from harness.runstore import write_bytes
 
@@ -41,18 +40,6 @@ def add_parser(subparsers: Any) -> None:
         "--out", type=Path, metavar="FILE", help="write here instead of standard output"
     )
     parser.set_defaults(func=main)
-
-
-def history_ops(path: Path) -> Iterator[dict[str, Any]]:
-    """The operations of a validated history file (JSON lines or EDN), as dicts, in order."""
-    text = path.read_bytes()
-    if path.suffix == ".edn":
-        lines: Any = edn_history_lines(text.decode(), str(path))
-    else:
-        lines = text.splitlines()
-    for line in lines:
-        if line.strip():
-            yield orjson.loads(line)
 
 
 def export_lines(ops: list[dict[str, Any]], fmt: str) -> Iterator[str]:
