@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers import ANOMALIES
-from harness.history_summary import SIDES
+from harness.history_summary import SIDES, HistorySummary
 
 SIDES_SHOWN = (*SIDES, "even", "no-majority", "unknown")
 
@@ -25,6 +25,7 @@ class RunRecord:
     results: Mapping[str, Any]
     figures: Mapping[str, Any]  # availability_stats of its history
     folder: str | None = None  # the run directory, if the run has one
+    summary: HistorySummary | None = None  # the fold of its history, for the timeline
 
 
 def _pct(value: Any) -> str:
@@ -57,31 +58,33 @@ def _count(counts: Any, name: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _name(run: RunRecord) -> str:
-    mode = run.test.get("mode")
-    return str(mode).upper() if isinstance(mode, str) else run.label
+def _names(runs: Sequence[RunRecord]) -> list[str]:
+    """Each run's mode (``CP``, ``AP``) when that tells the runs apart, else its label."""
+    modes = [str(r.test.get("mode", "")).upper() for r in runs]
+    if all(modes) and len(set(modes)) == len(modes):
+        return modes
+    return [r.label for r in runs]
 
 
 def tradeoff_reading(runs: Sequence[RunRecord]) -> str:
     """One sentence on what each run gave up: sends it refused (``fail``: the consistent
     choice), sends lost to cut connections (``info``: the network's cost, paid by every design),
     and anomalies (the available choice's cost). Words are made from the figures only."""
-    refused = []
-    for run in runs:
+    names = _names(runs)
+    refused, indeterminate, anomalies = [], [], []
+    for name, run in zip(names, runs, strict=True):
         fail = _count(run.figures.get("sends"), "fail")
         minority = _count(_sides(run).get("minority"), "fail")
         where = f" ({minority} on the minority side)" if minority else ""
-        refused.append(f"{_name(run)} refused {fail or 'no'} sends{where}")
-    indeterminate = ", ".join(f"{_name(r)} {_count(r.figures.get('sends'), 'info')}" for r in runs)
-    anomalies = []
-    for run in runs:
+        refused.append(f"{name} refused {fail or 'no'} sends{where}")
+        indeterminate.append(f"{name} {_count(run.figures.get('sends'), 'info')}")
         counts = run.results.get("anomaly_counts")
         found = {k: v for k, v in counts.items() if v} if isinstance(counts, Mapping) else {}
         words = ", ".join(f"{v} {k}" for k, v in found.items()) if found else "none"
-        anomalies.append(f"{_name(run)} {words}")
+        anomalies.append(f"{name} {words}")
     return (
-        f"{'; '.join(refused)}; lost to cut connections (indeterminate): {indeterminate}; "
-        f"anomalies: {'; '.join(anomalies)}."
+        f"{'; '.join(refused)}; lost to cut connections (indeterminate): "
+        f"{', '.join(indeterminate)}; anomalies: {'; '.join(anomalies)}."
     )
 
 

@@ -1,8 +1,11 @@
-"""``splitbrain compare RUN_DIR|history.jsonl ... [--json] [--junit FILE]``: runs side by side.
+"""``splitbrain compare RUN_DIR|history.jsonl ... [--json] [--junit FILE] [--html FILE]``.
+
+Runs side by side (CP against AP).
 
 Reads each run's test.json and results.json (checking the history when results.json is missing)
 and the availability of its history. Exit 0, or 2 when a run cannot be read. ``--junit FILE``
-also writes every run's verdict as JUnit XML, one test suite per run.
+also writes every run's verdict as JUnit XML, one test suite per run; ``--html FILE`` the
+comparison as one page (:mod:`harness.compare_html`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from checkers import HistoryError, check_history, load_history
 from checkers.history import looks_like_edn
 from checkers.jepsen_edn import edn_history_lines
 from harness.compare import RunRecord, comparison_json, format_comparison
-from harness.history_summary import availability_stats
+from harness.compare_html import comparison_html
+from harness.history_summary import cited_indexes, summarize
 from harness.junit import junit_xml, run_facts
 from harness.runstore import write_bytes
 
@@ -40,6 +44,12 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="also write each run's verdict as JUnit XML (one test suite per run) for CI",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write one self-contained HTML page with the runs side by side (and timelines)",
     )
     parser.set_defaults(func=main)
 
@@ -102,15 +112,16 @@ def load_run(run: Path) -> RunRecord:
         except HistoryError as exc:
             raise RunUnreadable(str(exc)) from None
     # folded from the history, not results.json's "run": older runs lack the outcome split
-    figures = availability_stats(history_ops(history))
+    summary = summarize(history_ops(history), cited_indexes(results), context=0)
     test = json_file(folder / "test.json") if folder else {}
     label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
     return RunRecord(
         label=f"{label} {name}",
         test=test,
         results=results,
-        figures=figures,
+        figures=summary.availability,
         folder=None if folder is None else str(folder),
+        summary=summary,
     )
 
 
@@ -126,6 +137,12 @@ def main(args: argparse.Namespace) -> int:
             write_bytes(args.junit, junit_xml(suites))
         except OSError as exc:
             print(f"splitbrain compare: could not write {args.junit}: {exc}", file=sys.stderr)
+            return 2
+    if args.html is not None:
+        try:
+            write_bytes(args.html, comparison_html(runs).encode())
+        except OSError as exc:
+            print(f"splitbrain compare: could not write {args.html}: {exc}", file=sys.stderr)
             return 2
     if args.json:
         sys.stdout.write(orjson.dumps(comparison_json(runs), option=orjson.OPT_INDENT_2).decode())
