@@ -70,8 +70,7 @@ def op_to_edn(op: Mapping[str, Any]) -> str:
     """One history operation (a dict of history-format v1) as one line of Jepsen EDN."""
     data = to_edn_data(op)
     for name in ("type", "f"):
-        if isinstance(op.get(name), str):
-            data[Keyword(name)] = Keyword(op[name])
+        data[Keyword(name)] = _key(op.get(name))  # a name no keyword can hold stays a string
     process = op.get("process")
     if isinstance(process, str) and process in CONTROL_KEYWORDS:
         data[Keyword("process")] = Keyword(process)

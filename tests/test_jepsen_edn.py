@@ -104,6 +104,13 @@ def test_the_edn_is_jepsen_shaped() -> None:
     assert list(data[Keyword("value")][Keyword("groups")][1]) == ["n2", "n3"]
 
 
+def test_an_f_no_keyword_can_hold_stays_a_string() -> None:
+    op = {"index": 0, "time": 1, "process": 2, "type": "invoke", "f": "look up", "value": None}
+    line = op_to_edn(op)
+    assert ':f "look up"' in line
+    assert read_back(line + "\n") == [op]
+
+
 def test_check_reads_edn_by_content_and_a_vector_of_ops(tmp_path: Path) -> None:
     ops = [orjson.loads(x) for x in (EXAMPLES / "lost.jsonl").read_bytes().splitlines()]
     by_content = tmp_path / "history.txt"
