@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -120,3 +124,29 @@ def test_check_says_when_it_cannot_write_the_junit_file(
     target = tmp_path / "missing" / "out.xml"
     assert main(["check", str(EXAMPLES / "lost.jsonl"), "--junit", str(target)]) == 2
     assert f"could not write {target}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_failing_seeded_run_gives_junit_the_schema_accepts(tmp_path: Path) -> None:
+    """End to end: a real seeded run of a planted bug (bounded to 8 s), then `check --junit`."""
+    if shutil.which("toxiproxy-server") is None:
+        reason = "toxiproxy-server not on PATH: run scripts/install-toxiproxy.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    command = [sys.executable, "-m", "harness.cli", "run", "--seed", "3", "--mode", "cp"]
+    command += ["--bug", "unordered-backlog", "--nemesis", "none", "--offline-fraction", "1"]
+    command += ["--time-limit", "8", "--out", str(tmp_path)]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    run = (tmp_path / "latest").resolve()
+    out = tmp_path / "junit.xml"
+    assert main(["check", str(run), "--junit", str(out)]) == 1
+    xml = out.read_bytes()
+    SCHEMA.validate(xml.decode())
+    counts = json.loads((run / "results.json").read_text())["anomaly_counts"]
+    failing = {name for name, case in cases(xml).items() if case.find("failure") is not None}
+    assert failing and failing == {name for name, n in counts.items() if n}
+    assert all("history indexes: " in cases(xml)[name].find("failure").text for name in failing)
+    props = properties(xml)
+    assert props["seed"] == "3" and "--bug unordered-backlog" in props["reproduce"]
