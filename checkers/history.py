@@ -26,11 +26,12 @@ Readings of the format that this module commits to (the checkers build on them):
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -147,7 +148,8 @@ def load_history(path: str | Path) -> History:
     """Read and validate a run directory's ``history.jsonl``, or a bare history file.
 
     Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
-    and when the file cannot be opened.
+    and when the file cannot be opened. A file named ``*.edn``, or starting as EDN does, is read
+    as a Jepsen EDN history (:mod:`checkers.jepsen_edn`) under the same rules.
     """
     path = Path(path)
     if path.is_dir():
@@ -161,11 +163,37 @@ def load_history(path: str | Path) -> History:
             )
     try:
         with path.open("rb") as lines, collector_paused():
+            if path.suffix == ".edn" or _starts_as_edn(lines):
+                from checkers.jepsen_edn import edn_history_lines
+
+                text = _utf8(lines.read(), str(path))
+                return parse_history(edn_history_lines(text, str(path)), str(path))
             return parse_history(lines, str(path))
     except OSError as exc:
         raise HistoryError(
             str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
         ) from exc
+
+
+def _starts_as_edn(lines: BinaryIO) -> bool:
+    """Peek at the start of an open file: is it EDN? (see :func:`looks_like_edn`)"""
+    return looks_like_edn(lines.peek(256) if hasattr(lines, "peek") else b"")
+
+
+def looks_like_edn(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is EDN (``{:``, ``[``), not JSON lines (``{"``)."""
+    head = head.lstrip()
+    return head.startswith(b"[") or re.match(rb"\{\s*:", head) is not None
+
+
+def _utf8(data: bytes, source: str) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise HistoryError(
+            source, line, f"line {line} is not UTF-8 (byte {exc.start})", "Save it as UTF-8."
+        ) from None
 
 
 @contextmanager

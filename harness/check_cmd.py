@@ -1,8 +1,9 @@
-"""``splitbrain check RUN_DIR|history.jsonl [--json] [--max-examples N]``.
+"""``splitbrain check RUN_DIR|history.jsonl [--json] [--max-examples N] [--junit FILE]``.
 
 Prints the verdict table (or the results as JSON with ``--json``); on a run directory it also
 writes ``results.json`` there, replacing it atomically. Exits 0 valid, 1 anomalies, 3 unknown,
-and 2 when the input cannot be read, in which case nothing is written.
+and 2 when the input cannot be read, in which case nothing is written. ``--junit FILE`` also
+writes the verdict as JUnit XML (see :mod:`harness.junit`) for a CI's test report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from checkers import HistoryError, check_history, exit_code, load_history
-from harness.runstore import json_bytes, write_json
+from harness.compare_cmd import RunUnreadable, json_file, run_files
+from harness.junit import RunFacts, run_facts, run_junit
+from harness.runstore import json_bytes, write_bytes, write_json
 from harness.summary import format_summary
 
 RESULTS_FILE = "results.json"
@@ -37,6 +40,12 @@ def add_parser(subparsers: Any) -> None:
         default=10,
         metavar="N",
         help="examples kept per anomaly (default 10)",
+    )
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the verdict as JUnit XML (one test case per checker) for CI",
     )
     parser.set_defaults(func=run)
 
@@ -66,8 +75,24 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"splitbrain check: could not write {path / RESULTS_FILE}: {exc}", file=sys.stderr
             )
+    if args.junit is not None:
+        try:
+            write_bytes(args.junit, run_junit(results, _facts(path)))
+        except OSError as exc:
+            print(f"splitbrain check: could not write {args.junit}: {exc}", file=sys.stderr)
+            return UNREADABLE
     if args.json:
         sys.stdout.write(json_bytes(results).decode())
     else:
         sys.stdout.write(format_summary(results))
     return exit_code(results)
+
+
+def _facts(path: Path) -> RunFacts:
+    """The run's seed and reproduce command from its test.json, when it has a readable one."""
+    _, folder, name = run_files(path)
+    try:
+        test = json_file(folder / "test.json") if folder else {}
+    except RunUnreadable:
+        test = {}
+    return run_facts(name, test, None if folder is None else str(folder))

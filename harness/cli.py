@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "harness.compare_cmd",
     "harness.shrink_cmd",
     "harness.explore_cmd",
+    "harness.export_cmd",
 )
 
 

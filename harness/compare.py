@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers import ANOMALIES
+from harness.history_summary import SIDES, HistorySummary
+
+SIDES_SHOWN = (*SIDES, "even", "no-majority", "unknown")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class RunRecord:
     test: Mapping[str, Any]
     results: Mapping[str, Any]
     figures: Mapping[str, Any]  # availability_stats of its history
+    folder: str | None = None  # the run directory, if the run has one
+    summary: HistorySummary | None = None  # the fold of its history, for the timeline
 
 
 def _pct(value: Any) -> str:
@@ -29,6 +34,58 @@ def _pct(value: Any) -> str:
 
 def _ms(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.1f}"
+
+
+def _split(counts: Any) -> str:
+    """``ok/refused/indeterminate`` of a send-outcome count, ``-`` when there is none."""
+    if not isinstance(counts, Mapping):
+        return "-"
+    return "/".join(str(counts.get(name, 0)) for name in ("ok", "fail", "info"))
+
+
+def _sides(run: RunRecord) -> Mapping[str, Any]:
+    sides = run.figures.get("sends_during_partitions_by_side")
+    return sides if isinstance(sides, Mapping) else {}
+
+
+def _by_node(run: RunRecord) -> Mapping[str, Any]:
+    nodes = run.figures.get("sends_during_partitions_by_node")
+    return nodes if isinstance(nodes, Mapping) else {}
+
+
+def _count(counts: Any, name: str) -> int:
+    value = counts.get(name, 0) if isinstance(counts, Mapping) else 0
+    return value if isinstance(value, int) else 0
+
+
+def _names(runs: Sequence[RunRecord]) -> list[str]:
+    """Each run's mode (``CP``, ``AP``) when that tells the runs apart, else its label."""
+    modes = [str(r.test.get("mode", "")).upper() for r in runs]
+    if all(modes) and len(set(modes)) == len(modes):
+        return modes
+    return [r.label for r in runs]
+
+
+def tradeoff_reading(runs: Sequence[RunRecord]) -> str:
+    """One sentence on what each run gave up: sends it refused (``fail``: the consistent
+    choice), sends lost to cut connections (``info``: the network's cost, paid by every design),
+    and anomalies (the available choice's cost). Words are made from the figures only."""
+    names = _names(runs)
+    refused, indeterminate, anomalies = [], [], []
+    for name, run in zip(names, runs, strict=True):
+        fail = _count(run.figures.get("sends"), "fail")
+        minority = _count(_sides(run).get("minority"), "fail")
+        where = f" ({minority} on the minority side)" if minority else ""
+        refused.append(f"{name} refused {fail or 'no'} sends{where}")
+        indeterminate.append(f"{name} {_count(run.figures.get('sends'), 'info')}")
+        counts = run.results.get("anomaly_counts")
+        found = {k: v for k, v in counts.items() if v} if isinstance(counts, Mapping) else {}
+        words = ", ".join(f"{v} {k}" for k, v in found.items()) if found else "none"
+        anomalies.append(f"{name} {words}")
+    return (
+        f"{'; '.join(refused)}; lost to cut connections (indeterminate): "
+        f"{', '.join(indeterminate)}; anomalies: {'; '.join(anomalies)}."
+    )
 
 
 def _verdict(valid: Any) -> str:
@@ -46,11 +103,16 @@ def comparison_rows(runs: Sequence[RunRecord]) -> list[tuple[str, list[str]]]:
     row("bug", [str(r.test.get("bug") or "-") for r in runs])
     row("seed", [str(r.test.get("seed", "?")) for r in runs])
     row("verdict", [_verdict(r.results.get("valid")) for r in runs])
-    sends = [r.figures.get("sends") or {} for r in runs]
-    row(
-        "sends ok/fail/info",
-        [f"{s.get('ok', 0)}/{s.get('fail', 0)}/{s.get('info', 0)}" for s in sends],
-    )
+    row("sends ok/refused/indet.", [_split(r.figures.get("sends")) for r in runs])
+    row("  sent during faults", [_split(r.figures.get("sends_during_faults")) for r in runs])
+    row("  sent outside faults", [_split(r.figures.get("sends_outside_faults")) for r in runs])
+    for side in SIDES_SHOWN:
+        cells = [_split(_sides(r).get(side)) for r in runs]
+        if side in SIDES or any(cell != "-" for cell in cells):
+            row(f"  {side} side (partitions)", cells)
+    nodes = sorted({node for r in runs for node in _by_node(r)})
+    for node in nodes:
+        row(f"  on {node} (partitions)", [_split(_by_node(r).get(node)) for r in runs])
     row("availability", [_pct(r.figures.get("availability")) for r in runs])
     row("  during faults", [_pct(r.figures.get("availability_during_faults")) for r in runs])
     row("  outside faults", [_pct(r.figures.get("availability_outside_faults")) for r in runs])
@@ -80,11 +142,13 @@ def format_comparison(runs: Sequence[RunRecord]) -> str:
             + "  "
             + "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
         )
+    lines += ["", "reading: " + tradeoff_reading(runs)]
     return "\n".join(lines) + "\n"
 
 
 def comparison_json(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """The same figures as data, one object per run."""
+    """The same figures as data, one object per run; ``refused`` and ``indeterminate`` are the
+    ``fail`` and ``info`` sends (the split by faults and sides is in the ``sends_*`` keys)."""
     return [
         {
             "label": r.label,
@@ -95,6 +159,8 @@ def comparison_json(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             "anomaly_counts": dict(r.results.get("anomaly_counts") or {}),
             "unseen": r.results.get("unseen"),
             **dict(r.figures),
+            "refused": _count(r.figures.get("sends"), "fail"),
+            "indeterminate": _count(r.figures.get("sends"), "info"),
         }
         for r in runs
     ]

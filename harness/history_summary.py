@@ -222,6 +222,38 @@ class _OpenFault:
     targets: frozenset[str]
     start_index: int
     start_ns: int
+    groups: tuple[frozenset[str], ...] = ()
+
+
+SIDES: Final = ("minority", "majority")
+
+
+def partition_groups(value: Any) -> tuple[frozenset[str], ...]:
+    """The node groups a partition's value names (``{"groups": [["n1"], ["n2", "n3"]]}``)."""
+    groups = value.get("groups") if isinstance(value, Mapping) else None
+    if not isinstance(groups, list):
+        return ()
+    return tuple(
+        frozenset(n for n in group if isinstance(n, str))
+        for group in groups
+        if isinstance(group, list)
+    )
+
+
+def side_of(node: Any, groups: Sequence[frozenset[str]]) -> str:
+    """Which side of a partition ``node`` is on: ``minority`` when its group holds fewer than half
+    of the nodes the groups name, ``majority`` when more, ``even`` when exactly half,
+    ``no-majority`` when no group holds a majority (a bridge recorded as single nodes: the groups
+    define no sides), and ``unknown`` when the send names no node or a node in no group."""
+    everyone = frozenset().union(*groups) if groups else frozenset()
+    group = next((g for g in groups if node in g), None) if isinstance(node, str) else None
+    if group is None or not everyone:
+        return "unknown"
+    if all(2 * len(g) < len(everyone) for g in groups):
+        return "no-majority"
+    if 2 * len(group) < len(everyone):
+        return "minority"
+    return "majority" if 2 * len(group) > len(everyone) else "even"
 
 
 @dataclass
@@ -235,8 +267,10 @@ class _Fold:
     k: int = 0
     counts: dict[int, list[int]] = field(default_factory=dict)
     latencies: dict[int, array] = field(default_factory=dict)
-    pending: dict[Any, tuple[int, bool]] = field(default_factory=dict)
+    pending: dict[Any, tuple[int, bool, str | None, str | None]] = field(default_factory=dict)
     totals: dict[bool, list[int]] = field(default_factory=lambda: {True: [0, 0, 0], False: [0] * 3})
+    by_side: dict[str, list[int]] = field(default_factory=dict)
+    by_node: dict[str, list[int]] = field(default_factory=dict)
     open_faults: dict[int, _OpenFault] = field(default_factory=dict)
     closing: dict[Any, list[int]] = field(default_factory=dict)
     next_fault: int = 0
@@ -289,26 +323,42 @@ class _Fold:
             elif kind == "ok" and self.drain_start is not None and self.drain_end is None:
                 self.drain_end = time_ns
         elif f == "send":
-            self.send(process, kind, time_ns)
+            self.send(process, kind, time_ns, op.get("node"))
         if f in ("send", "deliver"):
             self.track_node(op, index, time_ns)
         self.keep(op, index)
 
-    def send(self, process: Any, kind: Any, time_ns: int) -> None:
+    def send(self, process: Any, kind: Any, time_ns: int, node: Any) -> None:
         key = _hashable(process)
         if kind == "invoke":
             if key in self.pending:
                 self.complete(self.pending.pop(key), "info", time_ns)
-            self.pending[key] = (time_ns, bool(self.open_faults))
+            partition = self.partition_in_effect()
+            side = None if partition is None else side_of(node, partition)
+            named = node if partition is not None and isinstance(node, str) else None
+            self.pending[key] = (time_ns, bool(self.open_faults), side, named)
         elif kind in OUTCOMES and key in self.pending:
             self.complete(self.pending.pop(key), kind, time_ns)
 
-    def complete(self, invoked: tuple[int, bool], outcome: str, time_ns: int) -> None:
-        invoke_ns, in_fault = invoked
+    def partition_in_effect(self) -> tuple[frozenset[str], ...] | None:
+        """The groups of the latest partition still in effect, if any (``()``: none named)."""
+        for open_ in reversed(self.open_faults.values()):
+            if open_.kind == "partition":
+                return open_.groups
+        return None
+
+    def complete(
+        self, invoked: tuple[int, bool, str | None, str | None], outcome: str, time_ns: int
+    ) -> None:
+        invoke_ns, in_fault, side, node = invoked
         slot = OUTCOMES.index(outcome)
         bucket = self.bucket_of(invoke_ns)
         self.counts.setdefault(bucket, [0, 0, 0])[slot] += 1
         self.totals[in_fault][slot] += 1
+        if side is not None:
+            self.by_side.setdefault(side, [0, 0, 0])[slot] += 1
+        if node is not None:
+            self.by_node.setdefault(node, [0, 0, 0])[slot] += 1
         if outcome == "ok":
             self.latencies.setdefault(bucket, array("q")).append(time_ns - invoke_ns)
 
@@ -322,7 +372,7 @@ class _Fold:
             fid = self.next_fault
             self.next_fault += 1
             self.open_faults[fid] = _OpenFault(
-                f, fault_label(value), _targets(value), index, time_ns
+                f, fault_label(value), _targets(value), index, time_ns, partition_groups(value)
             )
             self.closing.setdefault(("own", f), []).append(fid)
         elif kind in OUTCOMES and f in UNDO_FAULT:
@@ -424,7 +474,9 @@ class _Fold:
         )
         return HistorySummary(
             timeline=timeline,
-            availability=_availability(self.totals, sorted(all_latencies)),
+            availability=_availability(
+                self.totals, sorted(all_latencies), self.by_side, self.by_node
+            ),
             listing=tuple(self.listing),
             cited_total=len(self.cited),
             cited_listed=self.cited_listed,
@@ -436,20 +488,30 @@ def _hashable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
-def _availability(totals: Mapping[bool, Sequence[int]], latencies: Sequence[int]) -> dict[str, Any]:
+def _availability(
+    totals: Mapping[bool, Sequence[int]],
+    latencies: Sequence[int],
+    by_side: Mapping[str, Sequence[int]],
+    by_node: Mapping[str, Sequence[int]],
+) -> dict[str, Any]:
     during, outside = totals[True], totals[False]
     overall = [a + b for a, b in zip(during, outside, strict=True)]
 
     def counts(row: Sequence[int]) -> dict[str, int]:
         return dict(zip(OUTCOMES, row, strict=True))
 
+    sides = {side: [0, 0, 0] for side in SIDES} | dict(by_side)
     return {
         "sends": counts(overall),
-        "availability": _ratio(overall[0], sum(overall)),
+        "availability": overall[0] / sum(overall) if sum(overall) else 1.0,
         "sends_during_faults": counts(during),
         "availability_during_faults": _ratio(during[0], sum(during)),
         "sends_outside_faults": counts(outside),
         "availability_outside_faults": _ratio(outside[0], sum(outside)),
+        "sends_during_partitions_by_side": {side: counts(row) for side, row in sides.items()},
+        "sends_during_partitions_by_node": {
+            node: counts(row) for node, row in sorted(by_node.items())
+        },
         "latency_ms": {
             "p50": _ms(_percentile(latencies, 0.5)),
             "p99": _ms(_percentile(latencies, 0.99)),
@@ -490,12 +552,29 @@ def availability_stats(ops: Iterable[Any]) -> dict[str, Any]:
     Returns exactly::
 
         {"sends": {"ok": int, "fail": int, "info": int},
-         "availability": float | None,                # ok / (ok + fail + info); None: no sends
+         "availability": float,                       # ok / (ok + fail + info); 1.0: no sends
          "sends_during_faults": {"ok", "fail", "info"},
-         "availability_during_faults": float | None,
+         "availability_during_faults": float | None,  # None: no send during a fault
          "sends_outside_faults": {"ok", "fail", "info"},
          "availability_outside_faults": float | None,
+         "sends_during_partitions_by_side": {"minority": {"ok", "fail", "info"},
+                                             "majority": {...}, [other sides: {...}]},
+         "sends_during_partitions_by_node": {node: {"ok", "fail", "info"}, ...},
          "latency_ms": {"p50": float | None, "p99": float | None}}
+
+    ``fail`` is a send the system refused (it certainly did not take effect), ``info`` one whose
+    fate nobody knows (the connection was cut or timed out): the two costs of unavailability are
+    kept apart because CP and AP differ in the first and share the second.
+
+    ``availability`` is by construction the figure the checkers write as
+    ``stats.availability`` in results.json (:func:`checkers.stats.find_stats`): ok over every send
+    attempt, retries counted, an invoke never completed counted as ``info``, 1.0 with no sends.
+    It is that one figure, computed again here so a report can fold a history in one pass;
+    ``tests/test_cap_split.py`` holds the two equal on generated histories.
+
+    A send made while a partition is in effect (from its invoke to the completion of its heal)
+    is counted by the side of the node it went to (the send's ``node``), from the partition's
+    ``groups``: see :func:`side_of`; with several partitions in effect, the latest one decides.
 
     A send is "during faults" when its invoke line comes after a fault's invoke line and before
     the completion of the undo of that fault (heal, restart, resume, clear-latency; a fault never

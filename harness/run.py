@@ -379,7 +379,9 @@ def judge(run_dir: Path, test: dict[str, Any], out: TextIO) -> dict[str, Any]:
     lines = history.read_bytes().splitlines()
     results = check_history(parse_history(lines, str(history)))
     ops = [orjson.loads(line) for line in lines if line.strip()]
-    results["run"] = availability_stats(ops)
+    figures = availability_stats(ops)
+    figures.pop("availability", None)  # results.json has one overall figure: stats.availability
+    results["run"] = figures
     write_json(run_dir / "results.json", results)
     try:
         resolved = run_dir.resolve()
@@ -391,8 +393,10 @@ def judge(run_dir: Path, test: dict[str, Any], out: TextIO) -> dict[str, Any]:
     return results
 
 
-def format_figures(figures: dict[str, Any]) -> str:
+def format_figures(results: dict[str, Any]) -> str:
     """One line for the run summary: what availability the faults cost, and the latency."""
+    figures = results.get("run") or {}
+    overall = (results.get("stats") or {}).get("availability")
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -404,7 +408,7 @@ def format_figures(figures: dict[str, Any]) -> str:
         return "n/a" if value is None else f"{value:.1f} ms"
 
     return (
-        f"availability {pct(figures.get('availability'))} overall, "
+        f"availability {pct(overall)} overall, "
         f"{pct(figures.get('availability_during_faults'))} during faults, "
         f"{pct(figures.get('availability_outside_faults'))} outside them; "
         f"send latency p50 {ms('p50')}, p99 {ms('p99')}"

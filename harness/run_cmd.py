@@ -153,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous_int)
     print(format_summary(outcome.results))
     if "run" in outcome.results:
-        print(format_figures(outcome.results["run"]))
+        print(format_figures(outcome.results))
     print(f"run directory: {outcome.run_dir}")
     report = outcome.run_dir / "report.html"
     if report.exists():

@@ -52,12 +52,17 @@ def json_bytes(data: Any) -> bytes:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` with ``data`` as JSON, so that a reader sees the old file or the new one
+    """Replace ``path`` with ``data`` as JSON, atomically (see :func:`write_bytes`)."""
+    write_bytes(path, json_bytes(data))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, so that a reader sees the old file or the new one
     (a temporary file in the same folder, synced, then renamed; removed again on failure)."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(json_bytes(data))
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)

@@ -11,4 +11,13 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 bash scripts/install-toxiproxy.sh
+# headless Chromium for the test of compare's HTML page; installed only when absent
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (apt-get)"
+        apt-get update -q && apt-get install -y -q chromium
+    else
+        echo "setup: chromium missing; as root run: apt-get install chromium" >&2
+    fi
+fi
 echo "setup: done (.venv/bin/splitbrain, $(command -v toxiproxy-server || echo "$HOME/.local/bin/toxiproxy-server"))"

@@ -41,15 +41,17 @@ def test_every_anomaly_has_a_row_and_each_run_a_column() -> None:
     assert rows["verdict"] == ["valid", "INVALID"]
     assert rows["availability"] == ["90.0%", "100.0%"]
     assert rows["  during faults"] == ["45.0%", "50.0%"]
-    assert rows["sends ok/fail/info"] == ["9/1/0", "9/1/0"]
+    assert rows["sends ok/refused/indet."] == ["9/1/0", "9/1/0"]
 
 
 def test_the_table_lines_up_under_the_labels() -> None:
     text = format_comparison(
         [record("a-long-label", "cp", True, 0, 0.5), record("b", "ap", True, 0, 1)]
     )
-    lines = text.splitlines()
+    table, reading = text.split("\n\n")
+    lines = table.splitlines()
     assert lines[0].rstrip().endswith("b") and "a-long-label" in lines[0]
+    assert reading.startswith("reading: CP refused 1 sends")
     assert len({len(line) for line in lines}) == 1
 
 

@@ -54,13 +54,22 @@ def test_availability_during_and_outside_faults_hand_computed() -> None:
         "availability_during_faults": 0.5,
         "sends_outside_faults": {"ok": 2, "fail": 0, "info": 1},
         "availability_outside_faults": pytest.approx(2 / 3),
+        "sends_during_partitions_by_side": {
+            "minority": {"ok": 0, "fail": 1, "info": 0},
+            "majority": {"ok": 2, "fail": 0, "info": 1},
+        },
+        "sends_during_partitions_by_node": {
+            "n1": {"ok": 0, "fail": 1, "info": 0},
+            "n2": {"ok": 1, "fail": 0, "info": 1},
+            "n3": {"ok": 1, "fail": 0, "info": 0},
+        },
         "latency_ms": {"p50": pytest.approx(150.0), "p99": pytest.approx(300.0)},
     }
 
 
-def test_availability_of_a_history_without_sends_is_none() -> None:
+def test_availability_of_a_history_without_sends() -> None:
     stats = availability_stats([])
-    assert stats["availability"] is None
+    assert stats["availability"] == 1.0  # as the checkers' stats.availability: nothing refused
     assert stats["availability_during_faults"] is None
     assert stats["latency_ms"] == {"p50": None, "p99": None}
 
