@@ -433,7 +433,10 @@ def reproduce_argv(config: RunConfig) -> list[str]:
         if key == "seed" or value != default_of(key):
             if key == "system_options":
                 for name, option in value:
-                    args += [flag_of(key), f"{name}={_text(option)}"]
+                    if config.system == registry.DEFAULT and name in LEGACY_SYSTEM_KEYS:
+                        args += [f"--{name}", _text(option)]  # run's shortcut flags
+                    else:
+                        args += [flag_of(key), f"{name}={_text(option)}"]
             else:
                 args += [flag_of(key), SETTINGS[key].show(value)]
     return args

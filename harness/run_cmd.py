@@ -47,6 +47,9 @@ def add_parser(subparsers: Any) -> None:
         help="repeat a stored run: its whole configuration and fault schedule from "
         "RUN_DIR/test.json (other flags given override single settings)",
     )
+    p.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write the verdict as JUnit XML for CI"
+    )
     add_arguments(p)
     for name, text in _SYSTEM_SHORTCUTS.items():
         p.add_argument(f"--{name}", dest=f"shortcut_{name}", metavar=name.upper(), help=text)
@@ -113,6 +116,21 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _write_junit(path: Path, outcome: Any) -> None:
+    """The run's verdict as JUnit XML at ``path``; a path that cannot be written is a warning."""
+    import orjson
+
+    from harness.junit import run_facts, run_junit
+    from harness.runstore import write_bytes
+
+    test = orjson.loads((outcome.run_dir / "test.json").read_bytes())
+    facts = run_facts(str(test.get("name", "run")), test, str(outcome.run_dir))
+    try:
+        write_bytes(path, run_junit(outcome.results, facts))
+    except OSError as exc:
+        print(f"splitbrain run: warning: {path}: JUnit file not written ({exc})", file=sys.stderr)
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -154,6 +172,8 @@ def main(args: argparse.Namespace) -> int:
     print(format_summary(outcome.results))
     if "run" in outcome.results:
         print(format_figures(outcome.results))
+    if args.junit is not None:
+        _write_junit(args.junit, outcome)
     print(f"run directory: {outcome.run_dir}")
     report = outcome.run_dir / "report.html"
     if report.exists():

@@ -137,6 +137,7 @@ def test_a_failing_seeded_run_gives_junit_the_schema_accepts(tmp_path: Path) -> 
     command = [sys.executable, "-m", "harness.cli", "run", "--seed", "3", "--mode", "cp"]
     command += ["--bug", "unordered-backlog", "--nemesis", "none", "--offline-fraction", "1"]
     command += ["--time-limit", "8", "--out", str(tmp_path)]
+    command += ["--junit", str(tmp_path / "run-junit.xml")]
     ran = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert ran.returncode == 1, ran.stdout + ran.stderr
     run = (tmp_path / "latest").resolve()
@@ -144,6 +145,12 @@ def test_a_failing_seeded_run_gives_junit_the_schema_accepts(tmp_path: Path) -> 
     assert main(["check", str(run), "--junit", str(out)]) == 1
     xml = out.read_bytes()
     SCHEMA.validate(xml.decode())
+    from_run = (tmp_path / "run-junit.xml").read_bytes()
+    SCHEMA.validate(from_run.decode())
+    assert cases(from_run).keys() == cases(xml).keys()
+    assert {n for n, c in cases(from_run).items() if c.find("failure") is not None} == {
+        n for n, c in cases(xml).items() if c.find("failure") is not None
+    }
     counts = json.loads((run / "results.json").read_text())["anomaly_counts"]
     failing = {name for name, case in cases(xml).items() if case.find("failure") is not None}
     assert failing and failing == {name for name, n in counts.items() if n}
