@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from checkers import HistoryError, check_history, exit_code, load_history
-from harness.compare_cmd import RunUnreadable, json_file, run_files
 from harness.junit import RunFacts, run_facts, run_junit
 from harness.runstore import json_bytes, write_bytes, write_json
+from harness.stored_run import RunUnreadable, locate
 from harness.summary import format_summary
 
 RESULTS_FILE = "results.json"
@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _facts(path: Path) -> RunFacts:
     """The run's seed and reproduce command from its test.json, when it has a readable one."""
-    _, folder, name = run_files(path)
     try:
-        test = json_file(folder / "test.json") if folder else {}
+        stored = locate(path)
+        test = stored.test()
     except RunUnreadable:
-        test = {}
-    return run_facts(name, test, None if folder is None else str(folder))
+        return run_facts(path.name, {}, None)
+    return run_facts(stored.name, test, None if stored.folder is None else str(stored.folder))

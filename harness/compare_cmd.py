@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from checkers import HistoryError, check_history, load_history
-from checkers.history import looks_like_edn
-from checkers.jepsen_edn import edn_history_lines
 from harness.compare import RunRecord, comparison_json, format_comparison
 from harness.compare_html import comparison_html
 from harness.history_summary import cited_indexes, summarize
 from harness.junit import junit_xml, run_facts
 from harness.runstore import write_bytes
-from splitbrain.errors import SplitbrainError
+from harness.stored_run import RunUnreadable, locate
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,73 +51,20 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
-class RunUnreadable(SplitbrainError):
-    """A run directory without a readable history; the message says which and what to do."""
-
-
-def json_file(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; ``{}`` when absent; raises :class:`RunUnreadable`."""
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise RunUnreadable(
-            f"{path}: not readable JSON ({exc}); re-run `splitbrain check`"
-        ) from None
-    return data if isinstance(data, dict) else {}
-
-
-def run_files(run: Path) -> tuple[Path, Path | None, str]:
-    """(history, folder of its test.json and results.json or None, name) of a run argument.
-
-    A run directory, or its history.jsonl, has both; any other history file stands alone.
-    """
-    if run.is_dir():
-        return run / "history.jsonl", run, run.name
-    if run.name == "history.jsonl":
-        return run, run.parent, run.parent.name
-    return run, None, run.stem
-
-
-def history_ops(path: Path) -> Iterator[dict[str, Any]]:
-    """The operations of a history file (JSON lines, or Jepsen EDN by name or content) as dicts,
-    in order. Lines are not validated: load the file with :func:`load_history` first."""
-    data = path.read_bytes()
-    lines: Iterable[bytes]
-    if path.suffix == ".edn" or looks_like_edn(data[:256]):
-        lines = edn_history_lines(data.decode(), str(path))
-    else:
-        lines = data.splitlines()
-    for line in lines:
-        if line.strip():
-            yield orjson.loads(line)
-
-
 def load_run(run: Path) -> RunRecord:
     """The record of a run directory or a history file; raises :class:`RunUnreadable`."""
-    history, folder, name = run_files(run)
-    if not history.is_file():
-        raise RunUnreadable(
-            f"{run}: no history.jsonl; give run directories (histories/<test>/<time>/) "
-            "or history files"
-        )
-    results = json_file(folder / "results.json") if folder else {}
-    if not results:
-        try:
-            results = check_history(load_history(history))
-        except HistoryError as exc:
-            raise RunUnreadable(str(exc)) from None
+    stored = locate(run)
+    results = stored.results()
     # folded from the history, not results.json's "run": older runs lack the outcome split
-    summary = summarize(history_ops(history), cited_indexes(results), context=0)
-    test = json_file(folder / "test.json") if folder else {}
+    summary = summarize(stored.ops(), cited_indexes(results), context=0)
+    test = stored.test()
     label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
     return RunRecord(
-        label=f"{label} {name}",
+        label=f"{label} {stored.name}",
         test=test,
         results=results,
         figures=summary.availability,
-        folder=None if folder is None else str(folder),
+        folder=None if stored.folder is None else str(stored.folder),
         summary=summary,
     )
 

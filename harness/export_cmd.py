@@ -14,12 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from checkers import HistoryError, load_history
-from checkers.history import HISTORY_FILE
 from checkers.jepsen_edn import op_to_edn
-from harness.compare_cmd import history_ops
 from harness.jepsen_queue import consumer_base, queue_lines
 from harness.runstore import write_bytes
+from harness.stored_run import RunUnreadable, locate
 
 FORMATS = ("jepsen-edn", "jepsen-queue")
 
@@ -50,14 +48,13 @@ def export_lines(ops: list[dict[str, Any]], fmt: str) -> Iterator[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    path: Path = args.path
     try:
-        history = load_history(path)
-    except HistoryError as exc:
+        stored = locate(args.path)
+        stored.validate()
+    except RunUnreadable as exc:
         print(f"splitbrain export: {exc} Nothing was written.", file=sys.stderr)
         return 2
-    source = Path(history.source)
-    ops = list(history_ops(source if source.is_file() else path / HISTORY_FILE))
+    ops = list(stored.ops())
     data = "".join(line + "\n" for line in export_lines(ops, args.format)).encode()
     if args.out is None:
         sys.stdout.write(data.decode())

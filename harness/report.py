@@ -5,9 +5,9 @@ This module makes the page and does the report's I/O; the fold of the history is
 
 - :func:`render_report` turns test.json, a summary (or the operations) and results.json into HTML.
   Everything taken from the history or the results is HTML-escaped: a history is untrusted input.
-- :func:`write_report` reads a run directory or a bare ``history.jsonl`` and writes the file;
-  :func:`locate_run` and :class:`HistoryLines` are its reading half. Every input that cannot be
-  read is a :class:`ReportError` naming the file and what to do next.
+- :func:`write_report` reads a run (found by :mod:`harness.stored_run`) and writes the file;
+  :class:`HistoryLines` reads its history. Every input that cannot be read is a
+  :class:`ReportError` naming the file and what to do next.
 
 Anomalies are never re-derived here: counts, examples and their words come from results.json.
 The public names of the summary and the timeline are re-exported here for existing callers.
@@ -19,7 +19,6 @@ import html
 import re
 import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,6 +54,7 @@ from harness.history_summary import (
     summarize,
     timeline_data,
 )
+from harness.stored_run import RunUnreadable, locate
 from harness.timeline_svg import anomaly_colour, legend, timeline_svg
 from splitbrain.errors import SplitbrainError
 
@@ -78,12 +78,10 @@ __all__ = [
     "HistorySummary",
     "ListedOp",
     "ReportError",
-    "RunFiles",
     "Timeline",
     "availability_stats",
     "cited_indexes",
     "fault_label",
-    "locate_run",
     "render_report",
     "summarize",
     "timeline_data",
@@ -582,67 +580,6 @@ class HistoryLines:
             )
 
 
-@dataclass(frozen=True)
-class RunFiles:
-    """Where the parts of one run are; ``test`` and ``results`` may not exist."""
-
-    history: Path
-    test: Path | None
-    results: Path | None
-    report: Path
-    title: str
-
-
-def _in_folder(history: Path, folder: Path) -> RunFiles:
-    resolved = folder.resolve()
-    return RunFiles(
-        history=history,
-        test=folder / "test.json",
-        results=folder / "results.json",
-        report=folder / "report.html",
-        title=f"{resolved.parent.name}/{resolved.name}",
-    )
-
-
-def locate_run(path: Path) -> RunFiles:
-    """The files of a run directory, or of a bare history file (siblings only if it is named
-    ``history.jsonl``). Raises :class:`ReportError` when there is no history to read."""
-    if path.is_dir():
-        history = path / "history.jsonl"
-        if not history.is_file():
-            raise ReportError(
-                f"{path}: no history.jsonl in this directory; give a run directory "
-                "(histories/<test>/<time>/) or a history.jsonl file"
-            )
-        title = f"{path.resolve().parent.name}/{path.resolve().name}"
-        return RunFiles(
-            history, path / "test.json", path / "results.json", path / "report.html", title
-        )
-    if not path.is_file():
-        raise ReportError(f"{path}: no such file or directory; give a run directory or a history")
-    if path.name == "history.jsonl":
-        folder = path.parent
-        title = f"{folder.resolve().parent.name}/{folder.resolve().name}"
-        return RunFiles(
-            path, folder / "test.json", folder / "results.json", folder / "report.html", title
-        )
-    return RunFiles(path, None, None, path.with_suffix(".html"), path.stem)
-
-
-def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ReportError(
-            f"{path}: cannot read {what} ({exc}); fix or delete the file and run again"
-        ) from exc
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: {what} is not a JSON object; fix or delete the file")
-    return data
-
-
 def _complete_lines(path: Path) -> Iterator[bytes]:
     """The raw lines of a history, without a last line that is not JSON (cut off mid-write)."""
     with path.open("rb") as lines:
@@ -701,16 +638,17 @@ def write_report(run: Path | str, out: Path | str | None = None) -> Path:
     checkers compute the results (nothing is written but the report). Raises
     :class:`ReportError` with the file and what to do next when an input cannot be read.
     """
-    files = locate_run(Path(run))
-    test = _read_json(files.test, "test.json")
-    results = _read_json(files.results, "results.json")
-    if results is None:
-        results = _check(files.history)
-    lines = HistoryLines(files.history)
+    try:
+        stored = locate(Path(run))
+        test = stored.test() or None
+        results = stored.stored_results() or _check(stored.history)
+    except RunUnreadable as exc:
+        raise ReportError(str(exc)) from None
+    lines = HistoryLines(stored.history)
     summary = summarize(lines, cited_indexes(results))
     notes = [lines.truncated] if lines.truncated else []
-    document = render_report(test, summary, results, title=files.title, notes=notes)
-    target = Path(out) if out is not None else files.report
+    document = render_report(test, summary, results, title=stored.title, notes=notes)
+    target = Path(out) if out is not None else stored.report_path
     try:
         target.write_text(document, encoding="utf-8")
     except OSError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from checkers import ANOMALIES, HistoryError, check_history, load_history
+from checkers import ANOMALIES
 from harness.config import ConfigError, RunConfig, from_mapping
 from harness.run_cmd import replay_values
 from harness.runstore import write_json
@@ -30,6 +30,7 @@ from harness.shrink import (
     still_fails,
     target_kinds,
 )
+from harness.stored_run import RunUnreadable, json_file, locate
 from nemesis.schedule import FaultStep, Schedule
 
 BAD_INPUT = 2
@@ -130,19 +131,14 @@ def load_original(run_dir: Path, wanted: tuple[str, ...] = ()) -> Original:
 
 
 def _original_counts(run_dir: Path) -> dict[str, Any]:
-    import orjson
-
     try:
-        results = orjson.loads((run_dir / "results.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        try:
-            results = check_history(load_history(run_dir))
-        except (HistoryError, OSError) as exc:
-            raise ConfigError(
-                f"{run_dir}: neither results.json nor a readable history.jsonl ({exc}); "
-                "give the directory of a finished run"
-            ) from None
-    counts = results.get("anomaly_counts") if isinstance(results, dict) else None
+        results = json_file(run_dir / "results.json") or locate(run_dir).check()
+    except RunUnreadable as exc:
+        raise ConfigError(
+            f"{run_dir}: neither results.json nor a readable history.jsonl ({exc}); "
+            "give the directory of a finished run"
+        ) from None
+    counts = results.get("anomaly_counts")
     return counts if isinstance(counts, dict) else {}
 
 
