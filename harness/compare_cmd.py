@@ -11,6 +11,7 @@ comparison as one page (:mod:`harness.compare_html`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,20 @@ import orjson
 
 from harness.compare import RunRecord, comparison_json, format_comparison
 from harness.compare_html import comparison_html
+from harness.config import ConfigError, add_arguments, from_mapping
 from harness.history_summary import cited_indexes, summarize
 from harness.junit import junit_xml, run_facts
+from harness.run_cmd import config_values
 from harness.runstore import write_bytes
 from harness.stored_run import RunUnreadable, locate
+from harness.tradeoffs import (
+    Variant,
+    delivery_figures,
+    e2e_variants,
+    format_latency_table,
+    mode_variants,
+)
+from systems.seam import parse_switch
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,7 +45,28 @@ def add_parser(subparsers: Any) -> None:
             "and outside faults, latency and every anomaly count, one column per run."
         ),
     )
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR|history.jsonl")
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR|history.jsonl")
+    parser.add_argument(
+        "--modes",
+        metavar="cp,ap",
+        help="run the run options in each of these modes (same seed, workload and schedule), "
+        "then compare the runs",
+    )
+    parser.add_argument(
+        "--e2e",
+        dest="e2e_switches",
+        metavar="on,off",
+        help="run with end-to-end encryption on and off (same seed and schedule), then compare "
+        "send-to-deliver latency and throughput; with --payload-sizes, one pair per size",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with run settings (flags win)")
+    parser.add_argument("--replay", type=Path, default=None, help=argparse.SUPPRESS)
+    run_options = parser.add_argument_group("run options (with --modes or --e2e)")
+    add_arguments(run_options)
+    for name in ("mode", "bug"):
+        run_options.add_argument(
+            f"--{name}", dest=f"shortcut_{name}", help=f"the reference system's {name}"
+        )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--junit",
@@ -69,12 +101,73 @@ def load_run(run: Path) -> RunRecord:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def _variants(args: argparse.Namespace) -> list[Variant]:
+    """The runs --modes or --e2e asks for; ConfigError/ValueError on bad settings."""
+    base = from_mapping(config_values(args), "command line")
+    if args.modes:
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        if not modes:
+            raise ValueError("--modes: give modes, e.g. cp,ap")
+        return mode_variants(base, modes)
+    switches = []
+    for item in args.e2e_switches.split(","):
+        try:
+            switches.append(parse_switch(item))
+        except ValueError:
+            raise ValueError(f"--e2e: {item!r} is not on or off") from None
+    if args.offline_fraction is None:
+        # clients stay online, so latency measures the system, not an absent recipient
+        base = base.changed(offline_fraction=0.0)
+    sizes = base.payload_sizes if args.payload_sizes else None
+    return e2e_variants(base, switches, sizes)
+
+
+def run_variants(args: argparse.Namespace) -> list[tuple[str, Path]] | None:
+    """Make the runs of --modes / --e2e one after another; None (after a message) on bad input."""
+    from harness.run import run_test
+
     try:
-        runs = [load_run(path) for path in args.runs]
+        variants = _variants(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"splitbrain compare: {exc}", file=sys.stderr)
+        return None
+    made = []
+    for number, variant in enumerate(variants, start=1):
+        print(f"compare: run {number}/{len(variants)}: {variant.label}", file=sys.stderr)
+        outcome = run_test(variant.config)
+        made.append((variant.label, outcome.run_dir))
+    return made
+
+
+def main(args: argparse.Namespace) -> int:
+    made: list[tuple[str, Path]] = []
+    if args.modes or args.e2e_switches:
+        if args.modes and args.e2e_switches:
+            print("splitbrain compare: give --modes or --e2e, not both", file=sys.stderr)
+            return 2
+        made = run_variants(args) or []
+        if not made:
+            return 2
+    elif not args.runs:
+        print(
+            "splitbrain compare: give run directories, or --modes cp,ap / --e2e on,off "
+            "with run options to make the runs",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        runs = [load_run(path) for path in [*args.runs, *(run_dir for _, run_dir in made)]]
     except RunUnreadable as exc:
         print(f"splitbrain compare: {exc}", file=sys.stderr)
         return 2
+    if args.e2e_switches:
+        labels = [label for label, _ in made]
+        figures = [delivery_figures(locate(run_dir).ops()) for _, run_dir in made]
+        sys.stdout.write(format_latency_table(labels, figures) + "\n")
+        runs = [
+            dataclasses.replace(r, figures={**r.figures, **f}, label=label)
+            for r, f, label in zip(runs, figures, labels, strict=True)
+        ]
     if args.junit is not None:
         suites = [(r.results, run_facts(r.label, r.test, r.folder)) for r in runs]
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import shlex
 import tomllib
 from collections.abc import Callable, Mapping
@@ -45,6 +46,21 @@ def _pair(value: Any) -> tuple[int, int]:
         value = value.split("-") if "-" in value else value.split(",")
     lo, hi = (int(v) for v in value)
     return (lo, hi)
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*([kKmM]?)\s*")
+_UNIT = {"": 1, "k": 1024, "m": 1024 * 1024}
+
+
+def parse_sizes(text: Any) -> tuple[int, ...]:
+    """``1k,64k,1m`` (or a list) as byte counts (k = 1024); ValueError saying the form."""
+    sizes = []
+    for item in text.split(",") if isinstance(text, str) else [str(x) for x in text]:
+        match = _SIZE.fullmatch(item)
+        if not match or int(match.group(1)) == 0:
+            raise ValueError(f"{item.strip()!r} is not a size; write sizes as 200, 1k, 64k or 1m")
+        sizes.append(int(match.group(1)) * _UNIT[match.group(2).lower()])
+    return tuple(sizes)
 
 
 def _int(value: Any) -> int:
@@ -215,8 +231,8 @@ class RunConfig:
     )
     payload_sizes: tuple[int, ...] = setting(
         (24, 200, 2000),
-        "message body sizes in bytes to draw from, comma-separated (e.g. 1000,64000)",
-        parse=lambda v: tuple(int(x) for x in _csv(v)),
+        "message body sizes to draw from, comma-separated, k = 1024 (e.g. 200,1k,64k)",
+        parse=parse_sizes,
         check=lambda v: bool(v) and all(16 <= x <= 4_000_000 for x in v),
         expect="one or more sizes of 16..4000000 bytes",
         metavar="BYTES,...",
