@@ -1,8 +1,9 @@
 """``splitbrain cluster up``: run a local reference cluster until Ctrl-C.
 
 Nodes run as local subprocesses that dial each other directly (no fault proxies); the command
-provisions users and keys into ``--dir``, prints the client addresses and the users/secrets files,
-and stops every node it started when interrupted.
+provisions users and random keys (seeded only with ``--seed``, to replay) and a cluster secret
+into ``--dir`` (secret files mode 0600), prints the client addresses and the users/secrets files,
+and stops every node it started when interrupted; the nodes die with it even when it is killed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--e2e", choices=("on", "off"), default="on")
     up.add_argument("--base-port", type=int, default=7001, help="n1 listens here, n2 on +1, ...")
     up.add_argument("--users", type=int, default=3, help="users to provision (u1..uN)")
-    up.add_argument("--seed", type=int, default=1, help="key seed (same seed, same keys)")
+    up.add_argument(
+        "--seed",
+        type=int,
+        help="derive the user keys from this seed, to replay with the same keys (anyone who "
+        "knows the seed can rebuild them); default: random keys",
+    )
     up.add_argument("--dir", type=Path, help="folder for keys, SQLite files and logs")
     up.set_defaults(func=cluster_up)
 
@@ -70,6 +76,7 @@ def cluster_up(args: argparse.Namespace) -> int:
                 f"  {spec.name}  {spec.client_url}/client  status http://{spec.host}:{spec.port}/status"
             )
         print(f"users file:   {users}\nsecrets file: {secrets}\nlogs and data: {folder}")
+        print(f"cluster secret: {specs[0].cluster_secret}")
         print("press Ctrl-C to stop every node", flush=True)
         reported: set[str] = set()
         while not stop:
