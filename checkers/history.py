@@ -26,6 +26,8 @@ Readings of the format that this module commits to (the checkers build on them):
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,7 +147,8 @@ def load_history(path: str | Path) -> History:
     """Read and validate a run directory's ``history.jsonl``, or a bare history file.
 
     Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
-    and when the file cannot be opened.
+    when the file cannot be opened, and when it is not a regular file (a FIFO, a device such as
+    /dev/zero): those could block or never end, so they are refused before a byte is read.
     """
     path = Path(path)
     if path.is_dir():
@@ -158,12 +161,42 @@ def load_history(path: str | Path) -> History:
                 "Pass a run directory that holds a history, or the history file itself.",
             )
     try:
-        with path.open("rb") as lines, collector_paused():
+        with open_regular(path) as lines, collector_paused():
             return parse_history(lines, str(path))
     except OSError as exc:
         raise HistoryError(
             str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
         ) from exc
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: Path):
+    """``path`` opened for binary reading; HistoryError when it is not a regular file.
+
+    Opened without blocking (a FIFO with no writer would block ``open``), then checked on the
+    open descriptor, so the file that is read is the file that was checked.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise HistoryError(
+            str(path),
+            None,
+            f"is {kind}, not a history file",
+            "Pass a run directory or a regular history.jsonl file.",
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from system_under_test.client import (
     SendRejected,
 )
 from system_under_test.keys import Provisioned
-from system_under_test.launcher import provision_users
+from system_under_test.launcher import CLUSTER_SECRET, provision_users
 
 NODES = ("n1", "n2", "n3")
 HEALED_WITHIN = 3.0  # seconds from heal to an accepted send; measured ~0.3 s
@@ -63,7 +63,10 @@ def start(tmp_path: Path) -> Iterator[Callable[[str], Run]]:
 
     def start(mode: str) -> Run:
         keys, users, _ = provision_users(tmp_path, 3)
-        spec = ClusterSpec(nodes=NODES, mode=mode, users_file=users, run_dir=tmp_path)
+        secret = ("--cluster-secret-file", str(tmp_path / CLUSTER_SECRET))
+        spec = ClusterSpec(
+            nodes=NODES, mode=mode, users_file=users, run_dir=tmp_path, node_args=secret
+        )
         cluster = start_local(spec)
         started.append(cluster)
         return Run(cluster, keys)
