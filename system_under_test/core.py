@@ -16,6 +16,7 @@ from system_under_test.gateway import (
     Ask,
     ClientFrame,
     Closed,
+    Drained,
     Gateway,
     Log,
     Opened,
@@ -58,7 +59,9 @@ class NodeCore:
         self.gateway.handle(Applied(replica.committed()))
 
     def handle(
-        self, event: Tick | FromPeer | LinkState | Opened | ClientFrame | Closed, now: float
+        self,
+        event: Tick | FromPeer | LinkState | Opened | ClientFrame | Closed | Drained,
+        now: float,
     ) -> list:
         """Apply one event that happened at ``now``; return the I/O actions, in order."""
         self.now = now

@@ -49,6 +49,7 @@ MAX_HAVE = 1000  # [sender, id] keys in an auth's "have"
 MAX_ACK = 1000  # keys in one ack frame (and in one replicated ack entry)
 MAX_EARLY_ACKS = 10_000  # per user: acks of messages this node has not applied yet (AP)
 BARRIER_RETRY = 0.25  # seconds between a session's failed barrier and the next try
+BACKLOG_BUDGET = 1024 * 1024  # bytes of backlog frames pushed before waiting for a Drained
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,13 @@ class ClientFrame:
 
 @dataclass(frozen=True, slots=True)
 class Closed:
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """Everything queued for session ``sid`` was written: push the next part of its backlog."""
+
     sid: int
 
 
@@ -192,6 +200,8 @@ class Session:
     caught_up: bool = False  # a barrier confirmed this node caught up: pushes may start
     awaiting_barrier: bool = False  # not caught up and no barrier in flight: ask again later
     barrier_retry_at: float = 0.0  # the first Tick at or after this time asks again
+    draining: bool = False  # part of the backlog is still to push; live pushes wait for it
+    synced_reqs: list[int | None] = field(default_factory=list)  # answered when it is pushed
 
 
 class BadFrame(ValueError):
@@ -202,9 +212,17 @@ class Gateway:
     """Client sessions of one node. Not thread-safe; holds no I/O."""
 
     def __init__(
-        self, node: str, mode: str, directory: Directory, *, e2e: bool, bugs: frozenset[str]
+        self,
+        node: str,
+        mode: str,
+        directory: Directory,
+        *,
+        e2e: bool,
+        bugs: frozenset[str],
+        backlog_budget: int = BACKLOG_BUDGET,
     ) -> None:
         self.node, self.mode, self.directory, self.e2e = node, mode, directory, e2e
+        self.backlog_budget = backlog_budget
         self.unordered = "unordered-backlog" in bugs
         # Without dedup a retried id is a second message to everyone, acks and "have" included.
         self.dedup = "no-dedup" not in bugs
@@ -213,8 +231,13 @@ class Gateway:
         self.by_user: dict[str, set[int]] = {}
         self.now = 0.0  # the last Tick's time
 
-    def handle(self, event: Opened | ClientFrame | Closed | Applied | Respond | Tick) -> list:
+    def handle(
+        self, event: Opened | ClientFrame | Closed | Drained | Applied | Respond | Tick
+    ) -> list:
         """Apply one event; return the actions to carry out, in order."""
+        if isinstance(event, Drained):
+            session = self.sessions.get(event.sid)
+            return self._push_backlog(session) if session and session.draining else []
         if isinstance(event, Tick):
             self.now = event.now
             return self._retry_barriers(event.now)
@@ -398,8 +421,8 @@ class Gateway:
         if result.status == "ok":
             session.caught_up = True
             session.awaiting_barrier = False
-            pushed = self._push_backlog(session)
-            return [*pushed, ToClient(session.sid, {"t": "synced", "req": req})]
+            session.synced_reqs.append(req)
+            return self._push_backlog(session)
         if not session.caught_up:
             session.awaiting_barrier = True
             session.barrier_retry_at = self.now + BARRIER_RETRY
@@ -410,8 +433,8 @@ class Gateway:
 
     # -- pushing ---------------------------------------------------------------------------------
 
-    def _push(self, session: Session, m: Stored) -> list:
-        if not session.caught_up or session.user is None:
+    def _push(self, session: Session, m: Stored, live: bool = True) -> list:
+        if not session.caught_up or session.user is None or (live and session.draining):
             return []
         if m.key in session.pushed or (self.dedup and m.msg_key in session.have):
             return []
@@ -428,13 +451,23 @@ class Gateway:
         return [ToClient(session.sid, frame)]
 
     def _push_backlog(self, session: Session) -> list:
-        """Push every backlog message this session has not had yet."""
+        """Push the backlog this session has not had yet, about ``backlog_budget`` bytes at a time
+        (the rest after the node reports the session :class:`Drained`), then ``synced`` for every
+        sync waiting. Live pushes wait meanwhile, so each conversation still arrives in order."""
         assert session.user is not None
         convs = self.directory.conversations_of(session.user)
         out: list = []
+        budget = self.backlog_budget
         for m in self.mailbox.backlog(session.user, convs, unordered=self.unordered):
-            out.extend(self._push(session, m))
-        return out
+            if budget <= 0:
+                session.draining = True
+                return out
+            pushed = self._push(session, m, live=False)
+            budget -= sum(len(f.frame["body"]) + 200 for f in pushed)
+            out.extend(pushed)
+        session.draining = False
+        reqs, session.synced_reqs = session.synced_reqs, []
+        return out + [ToClient(session.sid, {"t": "synced", "req": req}) for req in reqs]
 
 
 def error(req: int | None, code: str, message: str) -> dict[str, Any]:

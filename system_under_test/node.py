@@ -49,11 +49,13 @@ from system_under_test import crypto, wire
 from system_under_test.antientropy import ApReplica
 from system_under_test.core import BUGS, NodeCore
 from system_under_test.gateway import (
+    BACKLOG_BUDGET,
     MAX_FRAME,
     MAX_WS_MESSAGE,
     ClientFrame,
     CloseClient,
     Closed,
+    Drained,
     Gateway,
     Log,
     Opened,
@@ -178,12 +180,18 @@ class Outbox:
     ``put`` never blocks and never drops a frame silently: once the unsent frames would exceed
     ``limit`` bytes the outbox is marked overflowed and takes nothing more, and :meth:`pump`
     raises :class:`Stalled`, as it does when one frame waits more than ``stall`` seconds to be
-    written. The caller then closes the connection.
+    written. The caller then closes the connection. ``on_drained`` is called each time the
+    last queued frame was written (the gateway then pushes more of a session's backlog).
     """
 
-    def __init__(self, limit: int = OUTBOX_BYTES, stall: float = SEND_STALL) -> None:
+    def __init__(
+        self,
+        limit: int = OUTBOX_BYTES,
+        stall: float = SEND_STALL,
+        on_drained: Callable[[], None] | None = None,
+    ) -> None:
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
-        self.limit, self.stall = limit, stall
+        self.limit, self.stall, self.on_drained = limit, stall, on_drained
         self.size = 0
         self.overflowed = False
         self._wake = asyncio.Event()
@@ -213,6 +221,8 @@ class Outbox:
             except TimeoutError:
                 raise Stalled(f"a frame waited more than {self.stall:g} s to be written") from None
             self.size -= len(data)
+            if self.on_drained is not None and self.queue.empty():
+                self.on_drained()
 
 
 class InternalError(Exception):
@@ -228,7 +238,14 @@ class NodeServer:
         self.store = Store(args.db)
         loaded = self.store.load()
         directory = load_directory(args.users)
-        gateway = Gateway(args.name, args.mode, directory, e2e=args.e2e, bugs=args.bugs)
+        gateway = Gateway(
+            args.name,
+            args.mode,
+            directory,
+            e2e=args.e2e,
+            bugs=args.bugs,
+            backlog_budget=min(BACKLOG_BUDGET, args.outbox_bytes // 4),
+        )
         peers = sorted(args.peers)
         replica: Replica | ApReplica
         if args.mode == "cp":
@@ -345,7 +362,9 @@ class NodeServer:
 
     async def _serve_client(self, ws: ServerConnection) -> None:
         sid = next(self.ids)
-        outbox = Outbox(self.args.outbox_bytes, self.args.send_stall)
+        outbox = Outbox(
+            self.args.outbox_bytes, self.args.send_stall, lambda: self.feed(Drained(sid))
+        )
         self.clients[sid] = (ws, outbox)
         pump = asyncio.create_task(self._pump_client(sid, ws, outbox))
         timer = asyncio.create_task(self._auth_deadline(sid, ws))

@@ -12,6 +12,7 @@ from system_under_test.gateway import (
     Ask,
     ClientFrame,
     CloseClient,
+    Drained,
     Gateway,
     Opened,
     ToClient,
@@ -207,3 +208,29 @@ def test_ap_replica_accepts_alone_and_pulls_what_it_missed_per_origin():
     assert sorted((e.data["id"], e.data["seq"]) for e in b.log) == [("m", 1), ("other", 1)]
     assert b.handle(LinkState(1.05, "n1", True)) == [SendPeer("n1", Pull({"n1": 1, "n2": 1}))]
     assert b.handle(LinkState(1.06, "n1", False)) == []
+
+
+def test_a_large_backlog_is_pushed_in_parts_as_the_session_drains_and_stays_in_order():
+    gw = Gateway("n1", "cp", PROV.directory, e2e=True, bugs=frozenset(), backlog_budget=400)
+    gw.handle(Applied([msg(f"m{i}", i + 1) for i in range(6)]))
+    first = login(gw, 1, "u2")
+    assert [f["id"] for f in frames(first, "msg")] == ["m0", "m1"] and not frames(first, "synced")
+    assert frames(gw.handle(Applied([msg("live", 7)]))) == [], "live waits for the backlog"
+    second = gw.handle(Drained(1))
+    assert [f["id"] for f in frames(second, "msg")] == ["m2", "m3"]
+    rest = gw.handle(Drained(1)) + gw.handle(Drained(1))
+    assert [f.get("id", f["t"]) for f in frames(rest)] == ["m4", "m5", "live", "synced"]
+    assert gw.handle(Drained(1)) == []
+
+
+def test_acks_name_sender_and_id_and_only_pushed_messages_can_be_acked():
+    gw = gateway()
+    gw.handle(Applied([msg("same", 1), msg("same", 2, sender="u3")]))
+    login(gw, 1, "u2")
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "ack", "ids": [["u1", "same"], ["u1", "x"]]})))
+    [ask] = [a for a in out if isinstance(a, Ask)]
+    assert ask.request.data == {"user": "u2", "ids": [["u1", "same"]]}
+    gw.handle(Applied([Entry(1, "ack", ask.request.data)]))
+    assert [(f["from"], f["id"]) for f in frames(login(gw, 2, "u2"), "msg")] == [("u3", "same")]
+    bad = gw.handle(ClientFrame(1, json.dumps({"t": "ack", "ids": ["same"], "req": 4})))
+    assert frames(bad)[0]["code"] == "bad-frame" and frames(bad)[0]["req"] == 4
