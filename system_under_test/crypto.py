@@ -57,7 +57,7 @@ def peer_mac_ok(
 ) -> bool:
     """True when ``mac`` is :func:`peer_mac` of these values (compared in constant time)."""
     expected = peer_mac(secret, direction, server, dialer, nonce)
-    return isinstance(mac, str) and hmac.compare_digest(expected, mac)
+    return isinstance(mac, str) and mac.isascii() and hmac.compare_digest(expected, mac)
 
 
 def seal(sender: PrivateKey, recipient: PublicKey, body: bytes, e2e: bool) -> str:

@@ -11,12 +11,13 @@
 
 After each: no node crashed, committed entries are unchanged, and an honest client is served
 within HONEST_BOUND seconds. The counts (frames tried, refusals, crashes) are printed at the end
-of the module (``pytest -s``).
+of the module (``pytest -s``). SPLITBRAIN_FUZZ_EXAMPLES sets the examples per fuzzer (40).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from sut_attacks import (
 
 pytestmark = pytest.mark.timeout(300)
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("SPLITBRAIN_FUZZ_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -271,9 +272,10 @@ def broken_client_frame(draw) -> tuple[str | bytes, int | None]:
 
 def expected_req(frame: dict[str, Any]) -> int | None:
     """The req an error must echo: the frame's, when the frame is an object with a string type
-    and its req is an integer (not a bool)."""
+    and its req is an integer (not a bool) that a 64-bit JSON reader takes (else the frame is
+    not JSON to the node)."""
     req = frame.get("req")
-    usable = isinstance(req, int) and not isinstance(req, bool)
+    usable = isinstance(req, int) and not isinstance(req, bool) and -(2**63) <= req < 2**64
     return req if usable and isinstance(frame.get("t"), str) else None
 
 
