@@ -384,6 +384,12 @@ class NodeServer:
                 exc.sent is not None and exc.sent.code == 1009
             ):
                 log.warning("session %d: closed, frame over %d bytes", sid, MAX_WS_MESSAGE)
+            elif exc.sent is not None and exc.sent.code == 1011 and "keepalive" in exc.sent.reason:
+                log.warning(
+                    "session %d: closed 1011, no answer to keepalive pings (reader stalled or "
+                    "gone); its unacked messages stay in the backlog for its next session",
+                    sid,
+                )
         finally:
             pump.cancel()
             timer.cancel()
@@ -431,7 +437,7 @@ class NodeServer:
             log.error("%s refused: %s", where, exc or "handshake timed out")
             await close_hard(ws, CLOSE_PEER_AUTH, "peer authentication failed")
             return
-        ws.protocol.max_size = MAX_PEER_MESSAGE
+        ws.protocol.max_message_size = MAX_PEER_MESSAGE  # read per frame (websockets 17)
         outbox = Outbox(MAX_PEER_MESSAGE * 2, self.args.send_stall)
         pump = asyncio.create_task(outbox.pump(ws))
         self.inbound[conn] = outbox

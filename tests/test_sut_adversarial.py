@@ -317,3 +317,15 @@ def test_bad_frame_answers_echo_the_request_so_the_client_knows_at_once(lab: Lab
     reply = json.loads(ws.recv(timeout=3))
     assert (reply["t"], reply["req"], reply["code"]) == ("error", 7, "bad-frame")
     ws.close()
+
+
+def test_an_authenticated_peer_may_send_frames_larger_than_a_clients(lab: Lab):
+    """A batch of entries is far larger than a client frame: after the handshake the peer link
+    takes it (found by the soak: a 550 KB batch closed the link with 1009 for good)."""
+    ws = peer_login(lab, "n1", "n3")
+    ws.recv(timeout=3)
+    before = lab.count_in_log("n1", "peer n3: frame refused")
+    ws.send(json.dumps({"t": "Nope", "pad": "x" * 600_000}))
+    wait_for(lambda: lab.count_in_log("n1", "peer n3: frame refused") > before, 3, "decoded")
+    assert closed_code(ws, 0.5) is None, "the link was closed"
+    ws.close()
