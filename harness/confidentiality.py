@@ -171,3 +171,15 @@ def leaked_results(leaks: list[Leak], max_examples: int = 10) -> dict[str, Any]:
         "count": len(first),
         "examples": [leak.example() for leak in list(first.values())[:max_examples]],
     }
+
+
+def with_leaked(results: dict[str, Any], leaks: list[Leak], max_examples: int = 10) -> dict:
+    """``results`` (as results.json holds them) with the run-level anomaly ``leaked`` added:
+    its count in ``anomaly_counts``, its examples in ``anomalies`` (only when there are some) and
+    ``valid`` false when the count is above 0. The other keys keep their meaning."""
+    leaked = leaked_results(leaks, max_examples)
+    out = {**results, "anomaly_counts": {**results["anomaly_counts"], "leaked": leaked["count"]}}
+    if leaked["count"]:
+        out["anomalies"] = {**results.get("anomalies", {}), "leaked": leaked["examples"]}
+        out["valid"] = False
+    return out

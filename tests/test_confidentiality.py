@@ -12,6 +12,7 @@ from harness.confidentiality import (
     leaked_results,
     run_files,
     scan_for_leaks,
+    with_leaked,
 )
 from system_under_test.client import ChatClient, Delivery
 from system_under_test.launcher import LocalCluster, free_base_port, local_specs, provision_users
@@ -99,3 +100,13 @@ def test_quiet_on_the_files_of_a_real_cluster_after_real_traffic(tmp_path):
     files, allowed = run_files(tmp_path)
     assert any(f.name.endswith(".sqlite") for f in files) and any(f.suffix == ".log" for f in files)
     assert scan_for_leaks(files, sent, digests_allowed=allowed) == []
+
+
+def test_a_leak_makes_the_run_invalid_and_adds_only_the_leaked_keys(tmp_path):
+    results = {"valid": True, "anomaly_counts": {"lost": 0}, "anomalies": {}, "unseen": 0}
+    quiet = with_leaked(results, [])
+    assert quiet == {**results, "anomaly_counts": {"lost": 0, "leaked": 0}}
+    (tmp_path / "n1.log").write_bytes(BODIES["m5"])
+    leaked = with_leaked(results, scan_for_leaks([tmp_path / "n1.log"], BODIES))
+    assert leaked["valid"] is False and leaked["anomaly_counts"]["leaked"] == 1
+    assert leaked["anomalies"]["leaked"][0]["ids"] == ["m5"] and results["valid"] is True
