@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from system_under_test import crypto, keys
 from system_under_test.client import ChatClient, Delivery
-from system_under_test.launcher import LocalCluster, free_base_port, local_specs
+from system_under_test.launcher import CLUSTER_SECRET, LocalCluster, free_base_port, local_specs
 
 BODY = b"x" * 200
 
@@ -50,9 +50,10 @@ def quantiles(samples: list[float]) -> dict[str, float]:
 def provision(folder: Path, n_clients: int) -> tuple[keys.Provisioned, Path]:
     users = [f"u{i + 1}" for i in range(n_clients)]
     pairs = {f"d{i}": [users[i], users[i + 1]] for i in range(0, n_clients - 1, 2)}
-    provisioned = keys.provision(users, pairs, seed=1)
+    provisioned = keys.provision(users, pairs)
     path = folder / "users.json"
     keys.write_users_file(path, provisioned)
+    keys.write_cluster_secret(folder / CLUSTER_SECRET)
     return provisioned, path
 
 
@@ -185,7 +186,7 @@ def main() -> int:
             cluster.start()
             cluster.wait_ready(30)
             frame = len(json.dumps({"t": "send", "req": 1, "id": "u1-1", "conv": "d0",
-                                    "digest": "0" * 64, "bodies": {"u2": "z" * 400}}))  # fmt: skip
+                                    "bodies": {"u2": "z" * 400}}))  # fmt: skip
             result = {
                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                 "cluster_cp_3_nodes": asyncio.run(cluster_load(cluster, prov, args.seconds)),
@@ -203,7 +204,10 @@ def main() -> int:
             cluster.stop()
         plain = folder / "e2e-off"
         plain.mkdir()
-        specs = local_specs(3, plain, users, base_port=free_base_port(3), mode="cp", e2e=False)
+        specs = local_specs(
+            3, plain, users, base_port=free_base_port(3), mode="cp", e2e=False,
+            cluster_secret=folder / CLUSTER_SECRET,
+        )  # fmt: skip
         cluster = LocalCluster(specs)
         try:
             cluster.start()

@@ -26,7 +26,9 @@ Readings of the format that this module commits to (the checkers build on them):
 from __future__ import annotations
 
 import gc
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -148,8 +150,10 @@ def load_history(path: str | Path) -> History:
     """Read and validate a run directory's ``history.jsonl``, or a bare history file.
 
     Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
-    and when the file cannot be opened. A file named ``*.edn``, or starting as EDN does, is read
-    as a Jepsen EDN history (:mod:`checkers.jepsen_edn`) under the same rules.
+    when the file cannot be opened, and when it is not a regular file (a FIFO, a device such as
+    /dev/zero): those could block or never end, so they are refused before a byte is read. A
+    file named ``*.edn``, or starting as EDN does, is read as a Jepsen EDN history
+    (:mod:`checkers.jepsen_edn`) under the same rules.
     """
     path = Path(path)
     if path.is_dir():
@@ -162,7 +166,7 @@ def load_history(path: str | Path) -> History:
                 "Pass a run directory that holds a history, or the history file itself.",
             )
     try:
-        with path.open("rb") as lines, collector_paused():
+        with open_regular(path) as lines, collector_paused():
             if path.suffix == ".edn" or _starts_as_edn(lines):
                 from checkers.jepsen_edn import edn_history_lines
 
@@ -194,6 +198,36 @@ def _utf8(data: bytes, source: str) -> str:
         raise HistoryError(
             source, line, f"line {line} is not UTF-8 (byte {exc.start})", "Save it as UTF-8."
         ) from None
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: Path):
+    """``path`` opened for binary reading; HistoryError when it is not a regular file.
+
+    Opened without blocking (a FIFO with no writer would block ``open``), then checked on the
+    open descriptor, so the file that is read is the file that was checked.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise HistoryError(
+            str(path),
+            None,
+            f"is {kind}, not a history file",
+            "Pass a run directory or a regular history.jsonl file.",
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 @contextmanager

@@ -111,7 +111,7 @@ class ApReplica:
         if request.kind == BARRIER:
             return [Respond(origin, Result("ok", seq=len(self.log)))]
         if request.kind == MSG:
-            placed = self.sequencer.find(request.data["id"])
+            placed = self.sequencer.find(request.data["from"], request.data["id"])
             if placed is not None and "no-dedup" not in self.bugs:
                 return [Respond(origin, Result("ok", seq=placed.seq))]
             data = {**request.data, "seq": self.sequencer.next_seq(request.data["conv"])}

@@ -3,15 +3,17 @@
 Protocol (JSON text frames, field ``t`` is the type):
 
 - node -> client ``challenge {node, nonce, mode, e2e}``; client -> node ``auth {user, sig, have}``
-  where ``sig`` signs the challenge (:func:`crypto.auth_payload`) and ``have`` lists ids this client
-  already received whose ack the cluster has not confirmed yet; node -> client ``welcome`` or
-  ``error {code: "auth-failed"}`` and a close (4001).
-- then the node pushes ``msg {id, conv, from, seq, digest, body}`` for the user's backlog, then
-  ``synced {req: null}``; later messages are pushed as they are stored.
-- ``send {req, id, conv, digest, bodies: {recipient: base64}}`` -> ``sent {req, seq}`` or
-  ``error {req, code, message}`` with code ``rejected``/``not-member``/``bad-frame`` (definite)
-  or ``indeterminate``.
-- ``ack {ids}`` -> ``acked {ids}`` once the acks are stored; ``sync {req}`` -> pushes, then
+  where ``sig`` signs the challenge (:func:`crypto.auth_payload`) and ``have`` lists the
+  ``[sender, id]`` keys of messages this client already received whose ack the cluster has not
+  confirmed yet; node -> client ``welcome`` or ``error {code: "auth-failed"}`` and a close (4001).
+- then the node pushes ``msg {id, conv, from, seq, body}`` for the user's backlog, then
+  ``synced {req: null}``; later messages are pushed as they are stored. The node never sees a
+  digest: the recipient computes the one it records from the body it decrypted.
+- ``send {req, id, conv, bodies: {recipient: base64}}`` -> ``sent {req, seq}`` or
+  ``error {req, code, message}`` with code ``rejected``/``not-member``/``bad-frame``/``too-large``
+  (definite) or ``indeterminate``. A message is known by its sender and id together.
+- ``ack {ids: [[sender, id], ...]}`` -> ``acked {ids}`` once the acks are stored (at most 1000
+  keys a frame, only of messages pushed on this session); ``sync {req}`` -> pushes, then
   ``synced {req}`` once the node applied all the primary had committed when the sync arrived, or
   ``error {req, code: "rejected"|"indeterminate"}`` when it could not confirm that (no primary).
 
@@ -33,11 +35,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from system_under_test import crypto
-from system_under_test.gateway import MAX_FRAME
+from system_under_test.gateway import MAX_ACK, MAX_FRAME, MAX_HAVE, MAX_WS_MESSAGE
 from system_under_test.keys import Directory, box_private_key, signing_key
 
 digest = crypto.digest
-MAX_UNCONFIRMED = 10_000
+MAX_UNCONFIRMED = MAX_HAVE
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,8 @@ class ChatClient:
         self._reader: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._reqs = itertools.count(1)
-        self._unconfirmed: dict[str, None] = {}
-        self._to_ack: list[str] = []
+        self._unconfirmed: dict[tuple[str, str], None] = {}
+        self._to_ack: list[tuple[str, str]] = []
         self._flusher: asyncio.Task | None = None
         self._synced = asyncio.Event()
 
@@ -167,7 +169,7 @@ class ChatClient:
             ping_interval=self.heartbeat,
             ping_timeout=2 * self.heartbeat,
             close_timeout=0.5,
-            max_size=2**24,
+            max_size=MAX_WS_MESSAGE,
             compression=None,
         )
         try:
@@ -179,7 +181,8 @@ class ChatClient:
                 )
             nonce = bytes.fromhex(challenge["nonce"])
             sig = crypto.sign_challenge(self._sign, challenge["node"], nonce)
-            auth = {"t": "auth", "user": self.user, "sig": sig, "have": list(self._unconfirmed)}
+            have = [list(key) for key in self._unconfirmed]
+            auth = {"t": "auth", "user": self.user, "sig": sig, "have": have}
             await ws.send(json.dumps(auth))
             welcome = await self._recv(ws)
             if welcome.get("t") != "welcome":
@@ -232,7 +235,6 @@ class ChatClient:
                 "req": req,
                 "id": msg_id,
                 "conv": conv,
-                "digest": digest(body),
                 "bodies": bodies,
             }
         )
@@ -293,8 +295,9 @@ class ChatClient:
                 if kind == "msg":
                     self._deliver(frame, node)
                 elif kind == "acked":
-                    for msg_id in frame.get("ids", ()):
-                        self._unconfirmed.pop(msg_id, None)
+                    for key in frame.get("ids", ()):
+                        if isinstance(key, list) and len(key) == 2:
+                            self._unconfirmed.pop((key[0], key[1]), None)
                 elif frame.get("req") is not None:
                     fut = self._pending.get(frame["req"])
                     if fut is not None and not fut.done():
@@ -326,17 +329,21 @@ class ChatClient:
         )
         if self.on_deliver is not None:
             self.on_deliver(delivery)
-        self._unconfirmed[delivery.id] = None
+        key = (delivery.sender, delivery.id)
+        self._unconfirmed[key] = None
         while len(self._unconfirmed) > MAX_UNCONFIRMED:
             self._unconfirmed.pop(next(iter(self._unconfirmed)))
-        self._to_ack.append(delivery.id)
+        self._to_ack.append(key)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_acks())
 
     async def _flush_acks(self) -> None:
         await asyncio.sleep(0)
-        ids, self._to_ack = self._to_ack, []
+        keys, self._to_ack = self._to_ack, []
         ws = self._ws
-        if ids and ws is not None:
+        if ws is None:
+            return
+        for start in range(0, len(keys), MAX_ACK):
+            chunk = [list(k) for k in keys[start : start + MAX_ACK]]
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(json.dumps({"t": "ack", "ids": ids}))
+                await ws.send(json.dumps({"t": "ack", "ids": chunk}))

@@ -12,14 +12,35 @@ from __future__ import annotations
 from collections import deque
 
 from system_under_test.antientropy import ApReplica
-from system_under_test.gateway import Ask, ClientFrame, Closed, Gateway, Log, Opened
-from system_under_test.records import Applied, FromPeer, LinkState, Note, Respond, Submit, Tick
+from system_under_test.gateway import (
+    Ask,
+    ClientFrame,
+    Closed,
+    Drained,
+    Gateway,
+    Log,
+    Opened,
+    refuse_request,
+)
+from system_under_test.records import (
+    Applied,
+    Forward,
+    ForwardReply,
+    FromPeer,
+    LinkState,
+    Note,
+    ReplyConn,
+    Respond,
+    Result,
+    Submit,
+    Tick,
+)
 from system_under_test.replication import Replica
 
 BUGS = {
     "ack-before-replicate": "CP primary acks a send once it stored it alone and replicates lazily: "
     "acked sends vanish when the primary is killed (lost)",
-    "no-dedup": "a retried send (same client id) is stored again under a new seq: "
+    "no-dedup": "a retried send (same sender and client id) is stored again under a new seq: "
     "duplicated and seq-conflict when a client retries after a lost ack",
     "no-fencing": "a CP primary cut from its majority keeps acking alone and replicas take appends "
     "from older epochs: seq-conflict, lost and order-divergence when the primary is isolated",
@@ -38,15 +59,26 @@ class NodeCore:
         self.gateway.handle(Applied(replica.committed()))
 
     def handle(
-        self, event: Tick | FromPeer | LinkState | Opened | ClientFrame | Closed, now: float
+        self,
+        event: Tick | FromPeer | LinkState | Opened | ClientFrame | Closed | Drained,
+        now: float,
     ) -> list:
         """Apply one event that happened at ``now``; return the I/O actions, in order."""
         self.now = now
+        if isinstance(event, FromPeer) and isinstance(event.msg, Forward):
+            refused = refuse_request(self.gateway.directory, event.msg.request)
+            if refused is not None:
+                answer = ForwardReply(event.msg.fid, Result("rejected", message=refused))
+                text = f"forward {event.msg.fid} from {event.peer} refused: {refused}"
+                out: list = [Log("error", text)]
+                if event.conn is not None:
+                    out.append(ReplyConn(event.conn, answer))
+                return out
         target = "r" if isinstance(event, Tick | FromPeer | LinkState) else "g"
         pending: deque = deque([(target, event)])
         if isinstance(event, Tick):
             pending.append(("g", event))  # the gateway retries its sessions' failed barriers
-        out: list = []
+        out = []
         while pending:
             target, ev = pending.popleft()
             actions = self.replica.handle(ev) if target == "r" else self.gateway.handle(ev)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
 from nacl.exceptions import CryptoError
 from nacl.public import Box, PrivateKey, PublicKey
@@ -38,6 +39,25 @@ def verify_challenge(key: VerifyKey, node: str, nonce: bytes, signature_hex: str
     except (CryptoError, ValueError, TypeError):
         return False
     return True
+
+
+def peer_mac(secret: bytes, direction: str, server: str, dialer: str, nonce: bytes) -> str:
+    """HMAC-SHA256 (hex) proving knowledge of the cluster secret for one peer handshake.
+
+    ``direction`` is "dial" (the dialer answers the server's nonce) or "serve" (the server answers
+    the dialer's nonce), so neither answer can be replayed as the other; both names are bound in,
+    so an answer for one link cannot be used on another.
+    """
+    text = b"\x00".join([b"splitbrain-peer", direction.encode(), server.encode(), dialer.encode()])
+    return hmac.new(secret, text + b"\x00" + nonce, hashlib.sha256).hexdigest()
+
+
+def peer_mac_ok(
+    secret: bytes, direction: str, server: str, dialer: str, nonce: bytes, mac: object
+) -> bool:
+    """True when ``mac`` is :func:`peer_mac` of these values (compared in constant time)."""
+    expected = peer_mac(secret, direction, server, dialer, nonce)
+    return isinstance(mac, str) and mac.isascii() and hmac.compare_digest(expected, mac)
 
 
 def seal(sender: PrivateKey, recipient: PublicKey, body: bytes, e2e: bool) -> str:

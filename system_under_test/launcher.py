@@ -2,7 +2,9 @@
 
 :class:`NodeSpec` builds a node's command line (the harness's backends reuse it with their own
 proxy addresses); :class:`LocalCluster` runs N nodes as subprocesses on 127.0.0.1 for
-``splitbrain cluster up``, the tests and the benchmark.
+``splitbrain cluster up``, the tests and the benchmark. Every node of a cluster is started with
+the same cluster secret file (``--cluster-secret-file``), which :func:`provision_users` writes as
+``cluster.secret`` (mode 0600) beside the users file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nemesis.orphans import die_with_parent
 from system_under_test import keys
+
+CLUSTER_SECRET = "cluster.secret"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class NodeSpec:
     peers: Mapping[str, str]
     db: Path
     users: Path
+    cluster_secret: Path
     log: Path | None = None
     mode: str = "cp"
     bug: str | None = None
@@ -45,6 +51,7 @@ class NodeSpec:
         for peer, address in sorted(self.peers.items()):
             cmd += ["--peer", f"{peer}={address}"]
         cmd += ["--db", str(self.db), "--users", str(self.users), "--mode", self.mode]
+        cmd += ["--cluster-secret-file", str(self.cluster_secret)]
         if self.bug:
             cmd += ["--bug", self.bug]
         cmd += ["--e2e", "on" if self.e2e else "off"]
@@ -67,8 +74,11 @@ def local_specs(
     bug: str | None = None,
     e2e: bool = True,
     extra_args: Sequence[str] = (),
+    cluster_secret: Path | None = None,
 ) -> list[NodeSpec]:
-    """Specs for nodes n1..nN on 127.0.0.1 that dial each other directly; files go in directory."""
+    """Specs for nodes n1..nN on 127.0.0.1 that dial each other directly; files go in directory.
+    The cluster secret is ``directory/cluster.secret`` (as :func:`provision_users` writes it)
+    unless given."""
     names = [f"n{i + 1}" for i in range(n)]
     ports = {name: base_port + i for i, name in enumerate(names)}
     return [
@@ -79,6 +89,7 @@ def local_specs(
             peers={p: f"127.0.0.1:{ports[p]}" for p in names if p != name},
             db=directory / f"{name}.sqlite",
             users=users,
+            cluster_secret=cluster_secret or directory / CLUSTER_SECRET,
             log=directory / f"{name}.log",
             mode=mode,
             bug=bug,
@@ -136,11 +147,13 @@ def wait_ready(addresses: Mapping[str, tuple[str, int]], timeout: float = 20.0) 
 
 
 def provision_users(
-    directory: Path, n_users: int, seed: int = 1, groups: int = 1
+    directory: Path, n_users: int, seed: int | None = None, groups: int = 1
 ) -> tuple[keys.Provisioned, Path, Path]:
     """Users u1..uN, a group per ``groups`` of all users and a direct chat for each pair.
 
-    Writes ``users.json`` and ``secrets.json`` in ``directory`` and returns them with the keys.
+    Keys are random unless ``seed`` is given (seeded keys are for replaying a run). Writes
+    ``users.json``, ``secrets.json`` (0600) and a fresh ``cluster.secret`` (0600) in ``directory``
+    and returns the keys and the first two paths.
     """
     users = [f"u{i + 1}" for i in range(n_users)]
     conversations = {f"g{i + 1}": list(users) for i in range(groups)}
@@ -151,15 +164,18 @@ def provision_users(
     users_path, secrets_path = directory / "users.json", directory / "secrets.json"
     keys.write_users_file(users_path, provisioned)
     keys.write_secrets(secrets_path, provisioned)
+    keys.write_cluster_secret(directory / CLUSTER_SECRET)
     return provisioned, users_path, secrets_path
 
 
 @dataclass
 class LocalCluster:
-    """Nodes running as local subprocesses. ``stop`` ends every one of them; safe to call twice."""
+    """Nodes running as local subprocesses. ``stop`` ends every one of them; safe to call twice.
+    Nodes die with the thread that started them, even when the process is SIGKILLed (Linux)."""
 
     specs: list[NodeSpec]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    die_with_parent: bool = True  # nodes are SIGKILLed when the starting thread ends
 
     @property
     def names(self) -> list[str]:
@@ -176,6 +192,7 @@ class LocalCluster:
             if names is None or spec.name in names:
                 self.procs[spec.name] = subprocess.Popen(
                     spec.argv(),
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL if spec.log else None,

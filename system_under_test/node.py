@@ -6,6 +6,20 @@ module only moves bytes, keeps time and writes SQLite. A node sends its own requ
 only on the connection it dialed to that peer's ``--peer`` address, and answers a peer's requests
 on the connection the peer dialed; keepalive pings close a link that went silent, and the dialer
 then redials.
+
+Peers authenticate each other with the cluster secret (``--cluster-secret-file``, mode 0600): the
+node that is dialed sends a fresh nonce, the dialer answers with its name and an HMAC of that
+nonce and sends its own nonce, which the node answers with an HMAC in turn (see
+:func:`crypto.peer_mac`). Only names of the ``--peer`` list are accepted, and a peer's messages
+must carry its own name as leader or candidate. Every peer frame is decoded strictly
+(:mod:`wire`); a frame that does not decode is refused and logged at ERROR, and the link goes on.
+
+Resources are bounded per connection: a client's unsent frames are bounded in bytes and a client
+that stops reading is closed (code 4008, logged at WARNING; what it was not sent stays in its
+backlog for the next session); a session that does not authenticate in time is closed (4003);
+WebSocket messages over MAX_WS_MESSAGE close the connection. A task that fails unexpectedly is
+logged and restarted (peer links, timers); an error in the node's own state machine stops the
+node with exit code 70 and a CRITICAL log line, since its state can no longer be trusted.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -20,7 +35,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -30,24 +45,30 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Request, Response
 
-from system_under_test import wire
+from system_under_test import crypto, wire
 from system_under_test.antientropy import ApReplica
 from system_under_test.core import BUGS, NodeCore
 from system_under_test.gateway import (
+    BACKLOG_BUDGET,
     MAX_FRAME,
+    MAX_WS_MESSAGE,
     ClientFrame,
     CloseClient,
     Closed,
+    Drained,
     Gateway,
     Log,
     Opened,
     ToClient,
 )
-from system_under_test.keys import load_directory
+from system_under_test.keys import load_cluster_secret, load_directory
 from system_under_test.records import (
+    AppendEntries,
     FromPeer,
     LinkState,
+    PeerMessage,
     ReplyConn,
+    RequestVote,
     SaveCommit,
     SaveEntries,
     SaveMeta,
@@ -58,8 +79,15 @@ from system_under_test.replication import Replica, Timing
 from system_under_test.store import Store
 
 TICK = 0.02
-MAX_WS_MESSAGE = 16 * 1024 * 1024
-QUEUE_LIMIT = 10_000
+MAX_PEER_MESSAGE = 64 * 1024 * 1024  # an authenticated peer's batch of entries
+OUTBOX_BYTES = 8 * 1024 * 1024  # unsent frames per connection
+SEND_STALL = 10.0  # seconds one frame may wait to be written before the reader counts as stalled
+AUTH_TIMEOUT = 10.0  # seconds a client session or a peer handshake has to authenticate
+HANDSHAKE_TIMEOUT = 5.0
+CLOSE_SLOW = 4008  # a client that stopped reading
+CLOSE_AUTH_TIMEOUT = 4003
+CLOSE_PEER_AUTH = 4001
+EXIT_INTERNAL = 70
 
 log = logging.getLogger("splitbrain.node")
 
@@ -77,6 +105,10 @@ class NodeArgs:
     e2e: bool
     log: Path | None
     timing: Timing
+    cluster_secret: Path
+    outbox_bytes: int = OUTBOX_BYTES
+    send_stall: float = SEND_STALL
+    auth_timeout: float = AUTH_TIMEOUT
 
 
 def split_address(text: str) -> tuple[str, int]:
@@ -97,6 +129,16 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeArgs:
     p.add_argument("--bug", action="append", default=[], choices=sorted(BUGS))
     p.add_argument("--e2e", choices=("on", "off"), default="on")
     p.add_argument("--log", type=Path)
+    p.add_argument(
+        "--cluster-secret-file",
+        required=True,
+        type=Path,
+        help="file (mode 0600) with the secret every node of the cluster shares; "
+        "write one with system_under_test.keys.write_cluster_secret",
+    )
+    p.add_argument("--outbox-bytes", type=int, default=OUTBOX_BYTES, help=argparse.SUPPRESS)
+    p.add_argument("--send-stall", type=float, default=SEND_STALL, help=argparse.SUPPRESS)
+    p.add_argument("--auth-timeout", type=float, default=AUTH_TIMEOUT, help=argparse.SUPPRESS)
     p.add_argument("--heartbeat", type=float, default=Timing.heartbeat, help=argparse.SUPPRESS)
     p.add_argument("--election", type=float, default=Timing.election, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -121,26 +163,70 @@ def parse_args(argv: Sequence[str] | None = None) -> NodeArgs:
         e2e=a.e2e == "on",
         log=a.log,
         timing=Timing(heartbeat=a.heartbeat, election=a.election),
+        cluster_secret=a.cluster_secret_file,
+        outbox_bytes=a.outbox_bytes,
+        send_stall=a.send_stall,
+        auth_timeout=a.auth_timeout,
     )
 
 
-class Outbox:
-    """A connection's ordered outgoing frames, written by one task; drops when too far behind."""
+class Stalled(Exception):
+    """The reader at the other end does not keep up; the text says how."""
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(QUEUE_LIMIT)
-        self.dropped = 0
+
+class Outbox:
+    """A connection's ordered outgoing frames, written by one task, bounded in bytes.
+
+    ``put`` never blocks and never drops a frame silently: once the unsent frames would exceed
+    ``limit`` bytes the outbox is marked overflowed and takes nothing more, and :meth:`pump`
+    raises :class:`Stalled`, as it does when one frame waits more than ``stall`` seconds to be
+    written. The caller then closes the connection. ``on_drained`` is called each time the
+    last queued frame was written (the gateway then pushes more of a session's backlog).
+    """
+
+    def __init__(
+        self,
+        limit: int = OUTBOX_BYTES,
+        stall: float = SEND_STALL,
+        on_drained: Callable[[], None] | None = None,
+    ) -> None:
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self.limit, self.stall, self.on_drained = limit, stall, on_drained
+        self.size = 0
+        self.overflowed = False
+        self._wake = asyncio.Event()
 
     def put(self, data: str | bytes) -> None:
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        if self.overflowed:
+            return
+        if self.size + len(data) > self.limit:
+            self.overflowed = True
+            self._wake.set()
+            return
+        self.size += len(data)
+        self.queue.put_nowait(data)
+        self._wake.set()
 
     async def pump(self, ws: ServerConnection | ClientConnection) -> None:
         while True:
-            data = await self.queue.get()
-            await ws.send(data)
+            if self.overflowed:
+                raise Stalled(f"more than {self.limit} bytes waiting to be sent")
+            if self.queue.empty():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            data = self.queue.get_nowait()
+            try:
+                await asyncio.wait_for(ws.send(data), self.stall)
+            except TimeoutError:
+                raise Stalled(f"a frame waited more than {self.stall:g} s to be written") from None
+            self.size -= len(data)
+            if self.on_drained is not None and self.queue.empty():
+                self.on_drained()
+
+
+class InternalError(Exception):
+    """The node's state machine failed; the node stops, since its state can't be trusted."""
 
 
 class NodeServer:
@@ -148,10 +234,18 @@ class NodeServer:
 
     def __init__(self, args: NodeArgs) -> None:
         self.args = args
+        self.secret = load_cluster_secret(args.cluster_secret)
         self.store = Store(args.db)
         loaded = self.store.load()
         directory = load_directory(args.users)
-        gateway = Gateway(args.name, args.mode, directory, e2e=args.e2e, bugs=args.bugs)
+        gateway = Gateway(
+            args.name,
+            args.mode,
+            directory,
+            e2e=args.e2e,
+            bugs=args.bugs,
+            backlog_budget=min(BACKLOG_BUDGET, args.outbox_bytes // 4),
+        )
         peers = sorted(args.peers)
         replica: Replica | ApReplica
         if args.mode == "cp":
@@ -175,6 +269,7 @@ class NodeServer:
         self.links: dict[str, Outbox | None] = dict.fromkeys(peers)
         self.ids = itertools.count(1)
         self.stopping = asyncio.Event()
+        self.failure: BaseException | None = None
         log.info(
             "%s starting: mode=%s bugs=%s e2e=%s log=%d commit=%d epoch=%d",
             args.name,
@@ -189,8 +284,14 @@ class NodeServer:
     # -- the core --------------------------------------------------------------------------------
 
     def feed(self, event) -> None:
-        """Run one event through the core and carry out its actions in order."""
-        for action in self.core.handle(event, time.monotonic()):
+        """Run one event through the core and carry out its actions in order; an exception
+        in the core stops the node (:class:`InternalError`)."""
+        try:
+            actions = self.core.handle(event, time.monotonic())
+        except Exception as exc:
+            self.fail(f"state machine failed on {type(event).__name__}", exc)
+            raise InternalError(str(exc)) from exc
+        for action in actions:
             if isinstance(action, ToClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
@@ -216,7 +317,14 @@ class NodeServer:
                         self._close_later(entry, action.code, action.reason)
                     )
             elif isinstance(action, Log):
-                log.log(logging.WARNING if action.level == "warning" else logging.INFO, action.text)
+                log.log(LEVELS.get(action.level, logging.INFO), action.text)
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """Stop the node loudly: log CRITICAL with the traceback; ``main`` exits 70."""
+        log.critical("%s: %s: %s; stopping the node", self.args.name, what, exc, exc_info=exc)
+        if self.failure is None:
+            self.failure = exc
+        self.stopping.set()
 
     async def _close_later(self, entry: tuple[ServerConnection, Outbox], code: int, reason: str):
         ws, outbox = entry
@@ -224,7 +332,7 @@ class NodeServer:
             if outbox.queue.empty():
                 break
             await asyncio.sleep(0.01)
-        await ws.close(code, reason)
+        await close_hard(ws, code, reason)
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -242,16 +350,24 @@ class NodeServer:
         return None
 
     async def handler(self, ws: ServerConnection) -> None:
-        if ws.request is not None and ws.request.path.startswith("/peer"):
-            await self._serve_peer(ws)
-        else:
-            await self._serve_client(ws)
+        try:
+            if ws.request is not None and ws.request.path.startswith("/peer"):
+                await self._serve_peer(ws)
+            else:
+                await self._serve_client(ws)
+        except InternalError:
+            pass  # already logged; the node is stopping
+        except Exception as exc:  # a bug in this module: log it, keep serving others
+            log.error("connection handler failed: %s", exc, exc_info=exc)
 
     async def _serve_client(self, ws: ServerConnection) -> None:
         sid = next(self.ids)
-        outbox = Outbox()
+        outbox = Outbox(
+            self.args.outbox_bytes, self.args.send_stall, lambda: self.feed(Drained(sid))
+        )
         self.clients[sid] = (ws, outbox)
-        pump = asyncio.create_task(outbox.pump(ws))
+        pump = asyncio.create_task(self._pump_client(sid, ws, outbox))
+        timer = asyncio.create_task(self._auth_deadline(sid, ws))
         try:
             self.feed(Opened(sid, os.urandom(16)))
             async for data in ws:
@@ -268,31 +384,115 @@ class NodeServer:
                 exc.sent is not None and exc.sent.code == 1009
             ):
                 log.warning("session %d: closed, frame over %d bytes", sid, MAX_WS_MESSAGE)
+            elif exc.sent is not None and exc.sent.code == 1011 and "keepalive" in exc.sent.reason:
+                log.warning(
+                    "session %d: closed 1011, no answer to keepalive pings (reader stalled or "
+                    "gone); its unacked messages stay in the backlog for its next session",
+                    sid,
+                )
         finally:
             pump.cancel()
+            timer.cancel()
             self.clients.pop(sid, None)
-            self.feed(Closed(sid))
+            if not self.stopping.is_set():
+                self.feed(Closed(sid))
+
+    async def _pump_client(self, sid: int, ws: ServerConnection, outbox: Outbox) -> None:
+        """Write the session's frames; close a reader that stalls (its backlog is kept)."""
+        try:
+            await outbox.pump(ws)
+        except Stalled as exc:
+            user = self.core.gateway.sessions.get(sid)
+            who = user.user if user is not None and user.user else "unauthenticated"
+            log.warning(
+                "session %d (%s): closed %d, reader too slow: %s; its unacked messages stay "
+                "in the backlog for its next session",
+                sid,
+                who,
+                CLOSE_SLOW,
+                exc,
+            )
+            await close_hard(ws, CLOSE_SLOW, "reader too slow; reconnect to get the backlog")
+        except ConnectionClosed:
+            pass
+
+    async def _auth_deadline(self, sid: int, ws: ServerConnection) -> None:
+        await asyncio.sleep(self.args.auth_timeout)
+        session = self.core.gateway.sessions.get(sid)
+        if session is not None and session.user is None:
+            log.warning(
+                "session %d: closed %d, not authenticated within %g s",
+                sid,
+                CLOSE_AUTH_TIMEOUT,
+                self.args.auth_timeout,
+            )
+            await close_hard(ws, CLOSE_AUTH_TIMEOUT, "authenticate within the time limit")
 
     async def _serve_peer(self, ws: ServerConnection) -> None:
         conn = next(self.ids)
-        outbox = Outbox()
+        where = f"inbound peer connection {conn} from {remote(ws)}"
+        try:
+            peer = await asyncio.wait_for(self._accept_peer(ws), HANDSHAKE_TIMEOUT)
+        except (TimeoutError, ConnectionClosed, PeerRefused) as exc:
+            log.error("%s refused: %s", where, exc or "handshake timed out")
+            await close_hard(ws, CLOSE_PEER_AUTH, "peer authentication failed")
+            return
+        ws.protocol.max_message_size = MAX_PEER_MESSAGE  # read per frame (websockets 17)
+        outbox = Outbox(MAX_PEER_MESSAGE * 2, self.args.send_stall)
         pump = asyncio.create_task(outbox.pump(ws))
         self.inbound[conn] = outbox
         try:
-            hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            peer = hello["from"]
             async for data in ws:
-                try:
-                    msg = wire.decode(data)
-                except ValueError as exc:
-                    log.warning("peer %s: %s", peer, exc)
-                    continue
-                self.feed(FromPeer(time.monotonic(), peer, msg, conn))
-        except (ConnectionClosed, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            log.info("inbound peer connection %d ended: %s", conn, exc)
+                msg = self._peer_message(peer, data)
+                if msg is not None:
+                    self.feed(FromPeer(time.monotonic(), peer, msg, conn))
+                if pump.done():
+                    break
+        except ConnectionClosed as exc:
+            log.info("%s (%s) ended: %s", where, peer, exc)
         finally:
             pump.cancel()
             self.inbound.pop(conn, None)
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            log.warning("%s (%s) closed: %s", where, peer, pump.exception())
+            await close_hard(ws, CLOSE_SLOW, "peer too slow")
+
+    async def _accept_peer(self, ws: ServerConnection) -> str:
+        """The dialer's handshake: returns its name once it proved it holds the cluster secret."""
+        nonce = os.urandom(16)
+        challenge = {"t": "peer-challenge", "node": self.args.name, "nonce": nonce.hex()}
+        await ws.send(json.dumps(challenge))
+        hello = handshake_frame(await ws.recv(), "peer-auth")
+        peer, their_nonce = hello.get("from"), hello.get("nonce")
+        if not isinstance(peer, str) or peer not in self.args.peers:
+            raise PeerRefused(f"{str(peer)[:80]!r} is not in this node's --peer list")
+        if not crypto.peer_mac_ok(
+            self.secret, "dial", self.args.name, peer, nonce, hello.get("mac")
+        ):
+            raise PeerRefused(f"{peer!r} did not prove it holds the cluster secret")
+        their = parse_nonce(their_nonce)
+        mac = crypto.peer_mac(self.secret, "serve", self.args.name, peer, their)
+        await ws.send(json.dumps({"t": "peer-welcome", "mac": mac}))
+        return peer
+
+    def _peer_message(self, peer: str, data: str | bytes) -> PeerMessage | None:
+        """The decoded message, or None (logged at ERROR) when it is malformed or forged."""
+        try:
+            msg = wire.decode(data)
+        except ValueError as exc:
+            log.error("peer %s: frame refused: %s", peer, exc)
+            return None
+        claimed = (
+            msg.leader
+            if isinstance(msg, AppendEntries)
+            else msg.candidate
+            if isinstance(msg, RequestVote)
+            else peer
+        )
+        if claimed != peer:
+            log.error("peer %s: frame refused: it speaks for %r", peer, claimed[:80])
+            return None
+        return msg
 
     async def dial(self, peer: str, host: str, port: int) -> None:
         """Keep one dialed connection to ``peer``: our requests go out on it, replies come back."""
@@ -305,33 +505,71 @@ class NodeServer:
                     ping_interval=0.5,
                     ping_timeout=1.5,
                     close_timeout=0.5,
-                    max_size=MAX_WS_MESSAGE,
+                    max_size=MAX_PEER_MESSAGE,
                     compression=None,
                 ) as ws:
-                    await ws.send(json.dumps({"from": self.args.name}))
-                    outbox = Outbox()
-                    self.links[peer] = outbox
-                    log.info("link to %s up", peer)
-                    pump = asyncio.create_task(outbox.pump(ws))
-                    self.feed(LinkState(time.monotonic(), peer, True))
-                    try:
-                        async for data in ws:
-                            self.feed(FromPeer(time.monotonic(), peer, wire.decode(data), None))
-                    finally:
-                        self.links[peer] = None
-                        pump.cancel()
-                        log.info("link to %s down", peer)
-                        self.feed(LinkState(time.monotonic(), peer, False))
-            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, ValueError) as exc:
+                    await asyncio.wait_for(self._authenticate_to(ws, peer), HANDSHAKE_TIMEOUT)
+                    await self._run_link(ws, peer)
+            except PeerRefused as exc:
+                log.error("link to %s refused: %s", peer, exc)
+            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
                 log.debug("link to %s: %s", peer, exc)
             await asyncio.sleep(0.2)
+
+    async def _authenticate_to(self, ws: ClientConnection, peer: str) -> None:
+        challenge = handshake_frame(await ws.recv(), "peer-challenge")
+        if challenge.get("node") != peer:
+            raise PeerRefused(f"the node at its address says it is {challenge.get('node')!r}")
+        nonce = parse_nonce(challenge.get("nonce"))
+        mine = os.urandom(16)
+        mac = crypto.peer_mac(self.secret, "dial", peer, self.args.name, nonce)
+        hello = {"t": "peer-auth", "from": self.args.name, "nonce": mine.hex(), "mac": mac}
+        await ws.send(json.dumps(hello))
+        welcome = handshake_frame(await ws.recv(), "peer-welcome")
+        if not crypto.peer_mac_ok(
+            self.secret, "serve", peer, self.args.name, mine, welcome.get("mac")
+        ):
+            raise PeerRefused("it did not prove it holds the cluster secret")
+
+    async def _run_link(self, ws: ClientConnection, peer: str) -> None:
+        outbox = Outbox(MAX_PEER_MESSAGE * 2, self.args.send_stall)
+        self.links[peer] = outbox
+        log.info("link to %s up", peer)
+        pump = asyncio.create_task(outbox.pump(ws))
+        self.feed(LinkState(time.monotonic(), peer, True))
+        try:
+            async for data in ws:
+                msg = self._peer_message(peer, data)
+                if msg is not None:
+                    self.feed(FromPeer(time.monotonic(), peer, msg, None))
+                if pump.done():
+                    break
+        finally:
+            self.links[peer] = None
+            pump.cancel()
+            log.info("link to %s down", peer)
+            if not self.stopping.is_set():
+                self.feed(LinkState(time.monotonic(), peer, False))
 
     async def ticker(self) -> None:
         while True:
             self.feed(Tick(time.monotonic()))
             await asyncio.sleep(TICK)
 
-    async def run(self) -> None:
+    async def supervise(self, name: str, make: Callable[[], Awaitable[None]]) -> None:
+        """Run ``make()`` until the node stops; restart it (logged at ERROR) when it fails."""
+        while not self.stopping.is_set():
+            try:
+                await make()
+                return
+            except InternalError:
+                return
+            except Exception as exc:
+                log.error("task %s failed: %s; restarting it", name, exc, exc_info=exc)
+                await asyncio.sleep(0.2)
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (returns 0) or an internal failure (returns 70)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -349,9 +587,11 @@ class NodeServer:
         ) as server:
             for peer in self.links:
                 self.feed(LinkState(time.monotonic(), peer, False))
-            tasks = [asyncio.create_task(self.ticker())]
+            tasks = [asyncio.create_task(self.supervise("ticker", self.ticker))]
             tasks += [
-                asyncio.create_task(self.dial(p, h, port))
+                asyncio.create_task(
+                    self.supervise(f"link to {p}", functools.partial(self.dial, p, h, port))
+                )
                 for p, (h, port) in self.args.peers.items()
             ]
             log.info("%s serving on %s:%d", self.args.name, self.args.host, self.args.port)
@@ -363,6 +603,48 @@ class NodeServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 3)
         self.store.close()
+        return EXIT_INTERNAL if self.failure is not None else 0
+
+
+class PeerRefused(Exception):
+    """A peer handshake that failed; the text says why."""
+
+
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def handshake_frame(data: str | bytes, kind: str) -> dict:
+    """One handshake frame of type ``kind`` as a dict; PeerRefused when it is anything else."""
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or frame.get("t") != kind:
+        raise PeerRefused(f"expected a {kind} frame, got {str(data)[:80]!r}")
+    return frame
+
+
+def parse_nonce(value: object) -> bytes:
+    try:
+        nonce = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        nonce = b""
+    if len(nonce) != 16:
+        raise PeerRefused("the nonce must be 32 hex digits")
+    return nonce
+
+
+def remote(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
+
+
+async def close_hard(ws: ServerConnection | ClientConnection, code: int, reason: str) -> None:
+    """Close with ``code``; drop the TCP connection when the other end does not take part."""
+    with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
+        await asyncio.wait_for(ws.close(code, reason), 2)
+    if ws.transport is not None and not ws.transport.is_closing():
+        ws.transport.abort()
 
 
 def setup_logging(path: Path | None) -> None:
@@ -383,8 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot start %s: %s", args.name, exc)
         print(f"cannot start node {args.name}: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(server.run())
-    return 0
+    return asyncio.run(server.run())
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-MSG = "msg"  # data: id, conv, from, seq, digest, bodies {recipient: base64 ciphertext}
-ACK = "ack"  # data: user, ids
+MSG = "msg"  # data: id, conv, from, seq, bodies {recipient: base64 ciphertext}; never a digest
+ACK = "ack"  # data: user, ids (the [sender, id] keys of the messages acknowledged)
 NOOP = "noop"  # a new primary's first entry, which commits what earlier epochs left
 BARRIER = "barrier"  # not stored: answered once this node applied all the primary had committed
 
@@ -48,7 +48,7 @@ class ClientOrigin:
 
     sid: int
     req: int | None
-    ids: tuple[str, ...] = ()
+    ids: tuple[tuple[str, str], ...] = ()  # an ack's [sender, id] keys
     kind: str = "send"  # "send" | "ack" | "sync"
 
 

@@ -528,7 +528,7 @@ class Replica:
             self._read_barrier(now, origin)
             return
         if request.kind == MSG:
-            placed = self.sequencer.find(request.data["id"])
+            placed = self.sequencer.find(request.data["from"], request.data["id"])
             if placed is not None and "no-dedup" not in self.bugs:
                 if placed.index <= self.commit:
                     self._respond(origin, Result("ok", seq=placed.seq))

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from system_under_test import client as chat
 from system_under_test import keys
 from system_under_test.core import BUGS
-from system_under_test.launcher import NodeSpec, fetch_status
+from system_under_test.launcher import CLUSTER_SECRET, NodeSpec, fetch_status
 from systems.seam import (
     Accounts,
     Capabilities,
@@ -102,6 +102,13 @@ class ReferenceSystem:
             parse=parse_optional,
         ),
         Option("e2e", True, "end-to-end encryption of bodies (on|off)", parse=parse_switch),
+        Option(
+            "keys",
+            "random",
+            "user keys: random per run, or derived from the run's seed (only to replay a run "
+            "with the same keys: anyone who knows the seed can rebuild them)",
+            choices=("random", "seeded"),
+        ),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(primary=True, process_faults=True)
     port_names: ClassVar[tuple[str, ...]] = ("node",)
@@ -113,6 +120,7 @@ class ReferenceSystem:
         self.settings = dict(settings)
         self._provisioned: keys.Provisioned | None = None
         self._users_file: Path | None = None
+        self._cluster_secret: Path | None = None
 
     @property
     def provisioned(self) -> keys.Provisioned:
@@ -140,13 +148,16 @@ class ReferenceSystem:
     def provision(self, accounts: Accounts, run_dir: Path, nodes: Sequence[str], seed: int) -> None:
         """Keys for every user (the users file for nodes, the secrets file for clients)."""
         conversations = {c: list(m) for c, m in accounts.conversations.items()}
-        self._provisioned = keys.provision(list(accounts.users), conversations, seed)
+        key_seed = seed if self.settings["keys"] == "seeded" else None
+        self._provisioned = keys.provision(list(accounts.users), conversations, key_seed)
         self._users_file = run_dir / "users.json"
         keys.write_users_file(self._users_file, self._provisioned)
         keys.write_secrets(run_dir / "secrets.json", self._provisioned)
+        self._cluster_secret = run_dir / CLUSTER_SECRET
+        keys.write_cluster_secret(self._cluster_secret)
 
     def launch(self, node: NodeAddresses) -> NodeLaunch:
-        if self._users_file is None:
+        if self._users_file is None or self._cluster_secret is None:
             raise RuntimeError("provision() must run before launch()")
         port = node.ports[self.client_port]
         spec = NodeSpec(
@@ -156,6 +167,7 @@ class ReferenceSystem:
             peers=dict(node.peers),
             db=node.data_dir / f"{node.name}.sqlite",
             users=self._users_file.resolve(),
+            cluster_secret=self._cluster_secret.resolve(),
             log=node.log,
             mode=self.mode,
             bug=self.settings["bug"],

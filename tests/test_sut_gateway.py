@@ -12,6 +12,7 @@ from system_under_test.gateway import (
     Ask,
     ClientFrame,
     CloseClient,
+    Drained,
     Gateway,
     Opened,
     ToClient,
@@ -57,7 +58,7 @@ def login(gw: Gateway, sid: int, user: str, have=()) -> list:
 
 def msg(msg_id: str, seq: int, conv: str = "g1", sender: str = "u1") -> Entry:
     bodies = {m: "Ym9keQ==" for m in PROV.directory.members(conv) if m != sender}
-    data = {"id": msg_id, "conv": conv, "from": sender, "seq": seq, "digest": "d", "bodies": bodies}
+    data = {"id": msg_id, "conv": conv, "from": sender, "seq": seq, "bodies": bodies}
     return Entry(1, MSG, data)
 
 
@@ -65,11 +66,15 @@ def gateway(bugs=frozenset()) -> Gateway:
     return Gateway("n1", "cp", PROV.directory, e2e=True, bugs=bugs)
 
 
-def test_provisioning_is_deterministic_and_files_round_trip(tmp_path):
-    again = keys.provision(["u1", "u2", "u3"], {"g1": ["u1", "u2", "u3"], "d": ["u1", "u2"]}, 3)
+def test_provisioning_is_random_unless_seeded_and_files_round_trip(tmp_path):
+    convs = {"g1": ["u1", "u2", "u3"], "d": ["u1", "u2"]}
+    again = keys.provision(["u1", "u2", "u3"], convs, seed=3)
     assert again.secrets == PROV.secrets
+    fresh = [keys.provision(["u1", "u2", "u3"], convs).secrets for _ in range(2)]
+    assert fresh[0] != fresh[1] and fresh[0]["u1"] != PROV.secrets["u1"]
     keys.write_users_file(tmp_path / "users.json", PROV)
     keys.write_secrets(tmp_path / "secrets.json", PROV)
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
     assert keys.load_directory(tmp_path / "users.json") == PROV.directory
     assert keys.load_secrets(tmp_path / "secrets.json") == dict(PROV.secrets)
     assert "secrets" not in (tmp_path / "users.json").read_text()
@@ -80,8 +85,8 @@ def test_provisioning_is_deterministic_and_files_round_trip(tmp_path):
 def test_wire_round_trip():
     for m in (
         AppendEntries(3, "n1", 2, 1, [msg("a", 1)], 2),
-        Forward(4, Request(MSG, {"id": "x"})),
-        Entries([Entry(0, MSG, {"id": "y"}, "n2", 5)]),
+        Forward(4, Request(MSG, {"id": "x", "conv": "d", "from": "u1", "bodies": {"u2": "eA=="}})),
+        Entries([Entry(0, "ack", {"user": "u2", "ids": [["u1", "y"]]}, "n2", 5)]),
         RequestVote(7, "n2", 4, 6, pre=True),
     ):
         assert wire.decode(wire.encode(m)) == m
@@ -104,9 +109,9 @@ def test_backlog_in_seq_order_once_per_session_and_not_after_ack():
     out = login(gw, 1, "u2")
     assert [f["id"] for f in frames(out, "msg")] == ["a", "b"]
     assert frames(out)[-1] == {"t": "synced", "req": None}
-    gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})]))
+    gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": [["u1", "a"]]})]))
     assert [f["id"] for f in frames(login(gw, 2, "u2"), "msg")] == ["b"]
-    assert frames(login(gw, 3, "u2", have=["b"]), "msg") == []
+    assert frames(login(gw, 3, "u2", have=[["u1", "b"]]), "msg") == []
 
 
 def test_sync_that_could_not_confirm_the_primary_answers_an_error_not_synced():
@@ -126,7 +131,9 @@ def test_nothing_is_pushed_before_the_first_barrier_so_a_late_ack_is_not_redeliv
     sig = crypto.sign_challenge(keys.signing_key(PROV.secrets["u2"]), "n1", b"\1" * 16)
     out = gw.handle(ClientFrame(1, json.dumps({"t": "auth", "user": "u2", "sig": sig})))
     assert frames(out, "msg") == [] and gw.handle(Applied([msg("b", 2)])) == []
-    gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})]))  # confirmed elsewhere
+    gw.handle(
+        Applied([Entry(1, "ack", {"user": "u2", "ids": [["u1", "a"]]})])
+    )  # confirmed elsewhere
     synced = gw.handle(Respond(out[-1].origin, Result("ok", seq=4)))
     assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
 
@@ -143,7 +150,7 @@ def test_a_failed_first_barrier_pushes_nothing_and_is_asked_again_once_entries_a
     retry = gw.handle(Applied([msg("b", 2)]))
     [ask] = [a for a in retry if isinstance(a, Ask)]
     assert ask.request.kind == "barrier" and frames(retry, "msg") == []
-    assert gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": ["a"]})])) == []
+    assert gw.handle(Applied([Entry(1, "ack", {"user": "u2", "ids": [["u1", "a"]]})])) == []
     synced = gw.handle(Respond(ask.origin, Result("ok", seq=5)))
     assert [f.get("id", f["t"]) for f in frames(synced)] == ["b", "synced"]
 
@@ -176,7 +183,7 @@ def test_send_outside_membership_is_refused_and_live_pushes_reach_members_only()
     gw = gateway()
     login(gw, 1, "u3"), login(gw, 2, "u2")
     refused = gw.handle(ClientFrame(1, json.dumps(
-        {"t": "send", "req": 5, "id": "x", "conv": "d", "digest": "", "bodies": {"u1": ""}}
+        {"t": "send", "req": 5, "id": "x", "conv": "d", "bodies": {"u1": ""}}
     )))  # fmt: skip
     assert frames(refused, "error")[0] == {
         "t": "error", "req": 5, "code": "not-member", "message": frames(refused)[0]["message"]
@@ -188,7 +195,7 @@ def test_send_outside_membership_is_refused_and_live_pushes_reach_members_only()
 
 def test_ap_replica_accepts_alone_and_pulls_what_it_missed_per_origin():
     a, b = ApReplica("n1", ["n2"]), ApReplica("n2", ["n1"])
-    req = Request(MSG, {"id": "m", "conv": "g1", "from": "u1", "digest": "", "bodies": {}})
+    req = Request(MSG, {"id": "m", "conv": "g1", "from": "u1", "bodies": {}})
     out = a.handle(Submit(0.0, ClientOrigin(1, 1), req))
     assert Respond(ClientOrigin(1, 1), Result("ok", seq=1)) in out
     assert a.handle(Submit(0.0, ClientOrigin(1, 2), req))[0].result.seq == 1, "retry deduped"
@@ -201,3 +208,29 @@ def test_ap_replica_accepts_alone_and_pulls_what_it_missed_per_origin():
     assert sorted((e.data["id"], e.data["seq"]) for e in b.log) == [("m", 1), ("other", 1)]
     assert b.handle(LinkState(1.05, "n1", True)) == [SendPeer("n1", Pull({"n1": 1, "n2": 1}))]
     assert b.handle(LinkState(1.06, "n1", False)) == []
+
+
+def test_a_large_backlog_is_pushed_in_parts_as_the_session_drains_and_stays_in_order():
+    gw = Gateway("n1", "cp", PROV.directory, e2e=True, bugs=frozenset(), backlog_budget=400)
+    gw.handle(Applied([msg(f"m{i}", i + 1) for i in range(6)]))
+    first = login(gw, 1, "u2")
+    assert [f["id"] for f in frames(first, "msg")] == ["m0", "m1"] and not frames(first, "synced")
+    assert frames(gw.handle(Applied([msg("live", 7)]))) == [], "live waits for the backlog"
+    second = gw.handle(Drained(1))
+    assert [f["id"] for f in frames(second, "msg")] == ["m2", "m3"]
+    rest = gw.handle(Drained(1)) + gw.handle(Drained(1))
+    assert [f.get("id", f["t"]) for f in frames(rest)] == ["m4", "m5", "live", "synced"]
+    assert gw.handle(Drained(1)) == []
+
+
+def test_acks_name_sender_and_id_and_only_pushed_messages_can_be_acked():
+    gw = gateway()
+    gw.handle(Applied([msg("same", 1), msg("same", 2, sender="u3")]))
+    login(gw, 1, "u2")
+    out = gw.handle(ClientFrame(1, json.dumps({"t": "ack", "ids": [["u1", "same"], ["u1", "x"]]})))
+    [ask] = [a for a in out if isinstance(a, Ask)]
+    assert ask.request.data == {"user": "u2", "ids": [["u1", "same"]]}
+    gw.handle(Applied([Entry(1, "ack", ask.request.data)]))
+    assert [(f["from"], f["id"]) for f in frames(login(gw, 2, "u2"), "msg")] == [("u3", "same")]
+    bad = gw.handle(ClientFrame(1, json.dumps({"t": "ack", "ids": ["same"], "req": 4})))
+    assert frames(bad)[0]["code"] == "bad-frame" and frames(bad)[0]["req"] == 4

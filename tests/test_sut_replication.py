@@ -139,9 +139,7 @@ class Sim:
 
     def submit(self, name: str, msg_id: str, conv: str = "g1") -> int:
         req, self.next_req = self.next_req, self.next_req + 1
-        request = Request(
-            MSG, {"id": msg_id, "conv": conv, "from": "u1", "digest": "", "bodies": {}}
-        )
+        request = Request(MSG, {"id": msg_id, "conv": conv, "from": "u1", "bodies": {}})
         event = Submit(self.now, ClientOrigin(0, req), request)
         self.run_actions(name, self.nodes[name].handle(event))
         self.flush()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.backends.base import ClusterSpec
 from systems.reference import ReferenceSystem
-from systems.seam import Accounts, NodeAddresses, NodeLaunch
+from systems.seam import Accounts, NodeAddresses, NodeLaunch, resolve_options
 
 STANDIN = "tests.helpers.docker_standin"
 
@@ -17,7 +17,7 @@ class StandinSystem(ReferenceSystem):
     """As the reference system, but each node runs ``module`` (the stand-in by default)."""
 
     def __init__(self, module: str = STANDIN) -> None:
-        super().__init__({"mode": "cp", "bug": None, "e2e": True})
+        super().__init__(resolve_options("reference", ReferenceSystem.options, {}))
         self.module = module
 
     def launch(self, node: NodeAddresses) -> NodeLaunch:
