@@ -2,8 +2,8 @@
 
 Each step is an ``invoke`` and then an ``ok`` (or ``info`` with ``error`` when the fault could not
 be confirmed) with process ``"nemesis"``, at the step's start, and the same for its undo at the
-step's end. Steps may overlap: each runs in its own task, and the nemesis counts, per link and per
-node, how many faults hold it (:class:`InEffect`), so undoing one fault only undoes what no other
+step's end. Steps may overlap: each runs in its own task, and the nemesis keeps which links and
+nodes each started fault holds (:class:`InEffect`), so undoing one fault only undoes what no other
 fault still holds (a node killed by two overlapping kills restarts when the second ends; its undo
 op names only what it really undid). Blocking calls (Toxiproxy HTTP, signals, docker) run in
 worker threads, one at a time and in the order the nemesis decided them, so the event loop keeps
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,21 +36,29 @@ T = TypeVar("T")
 PROCESS = "nemesis"
 
 
+@dataclass(frozen=True)
+class Hold:
+    """What one started fault holds (its ``id`` in :class:`InEffect`) and whether its start
+    call succeeded."""
+
+    id: int
+    ok: bool
+
+
 @dataclass
 class InEffect:
-    """What the nemesis holds in effect: per link or node, how many started faults hold it.
+    """What the nemesis holds in effect: each started fault's links or nodes, by fault id.
 
     A fault counts from before its start call (even one that failed, since it may have half
-    worked) until its undo succeeds; an undo that fails leaves its items held once, for
-    :meth:`Nemesis.heal_all` to retry.
+    worked) until its undo succeeds; an item is in effect while any fault holds it. An undo that
+    fails leaves what it could not undo held (under a new id), for :meth:`Nemesis.heal_all`.
     """
 
-    holds: dict[Holds, Counter[Any]] = field(
-        default_factory=lambda: {h: Counter() for h in ("cut", "latency", "killed", "paused")}
-    )
+    faults: dict[int, tuple[Holds, frozenset[Any]]] = field(default_factory=dict)
+    next_id: int = 0
 
     def held(self, what: Holds) -> set[Any]:
-        return {item for item, n in self.holds[what].items() if n > 0}
+        return {item for kind, items in self.faults.values() if kind == what for item in items}
 
     @property
     def cut(self) -> set[Link]:
@@ -69,24 +76,31 @@ class InEffect:
     def paused(self) -> set[str]:
         return self.held("paused")
 
-    def acquire(self, what: Holds, items: Iterable[Any]) -> None:
-        self.holds[what].update(items)
+    def acquire(self, what: Holds, items: Iterable[Any]) -> int:
+        """Hold ``items`` for a new fault; return its id."""
+        fid = self.next_id
+        self.next_id += 1
+        self.faults[fid] = (what, frozenset(items))
+        return fid
 
-    def release(self, what: Holds, items: Iterable[Any], force: bool = False) -> set[Any]:
-        """Drop one hold (every hold when ``force``) of each item; return the items now free."""
-        counter = self.holds[what]
-        freed = set()
-        for item in set(items):
-            if counter[item] <= 0:
-                continue
-            counter[item] = 0 if force else counter[item] - 1
-            if counter[item] == 0:
-                del counter[item]
-                freed.add(item)
+    def release(self, what: Holds, items: Iterable[Any], fid: int | None) -> set[Any]:
+        """Drop fault ``fid``'s hold (or, with ``None``, every hold of ``items``); return the
+        items no fault holds any more. A fault already released releases nothing."""
+        if fid is not None:
+            dropped = self.faults.pop(fid, (what, frozenset()))[1]
+            return set(dropped) - self.held(what)
+        items = set(items)
+        freed = items & self.held(what)
+        for other, (kind, held) in list(self.faults.items()):
+            if kind == what and held & items:
+                if held - items:
+                    self.faults[other] = (kind, held - items)
+                else:
+                    del self.faults[other]
         return freed
 
     def empty(self) -> bool:
-        return not any(+counter for counter in self.holds.values())
+        return not any(items for _, items in self.faults.values())
 
 
 def _links_json(links: Iterable[Link]) -> list[list[str]]:
@@ -233,17 +247,17 @@ class Nemesis:
                 if primary is not None:
                     links = {(a, b) for a, b in latency_links(primary, nodes, client_groups)}
             ms, jitter = int(step.params["ms"]), int(step.params.get("jitter", 0))
-            await self.latency(links, ms, jitter)
-            return lambda: self.clear_latency(links, force=False)
+            held = await self.latency(links, ms, jitter)
+            return lambda: self.clear_latency(links, held)
         hit = await self._aimed_nodes(step.params)
         if step.kind == "kill":
-            await self.kill(*hit)
-            return lambda: self.restart(*hit, force=False)
+            held = await self.kill(*hit)
+            return lambda: self.restart(*hit, held=held)
         if step.kind == "power-loss":
-            await self.power_loss(*hit)
-            return lambda: self.restart(*hit, force=False)
-        await self.pause(*hit)
-        return lambda: self.resume(*hit, force=False)
+            held = await self.power_loss(*hit)
+            return lambda: self.restart(*hit, held=held)
+        held = await self.pause(*hit)
+        return lambda: self.resume(*hit, held=held)
 
     async def _partition(
         self, params: dict[str, Any], nodes: tuple[str, ...], client_groups: tuple[str, ...]
@@ -254,8 +268,8 @@ class Nemesis:
         partition = partitions.from_params(params, nodes, primary)
         links = partitions.cut_links(partition, nodes, client_groups, placement)
         value = partitions.history_value(partition, client_groups, placement, mode)
-        await self._apply("partition", value, "cut", links, self._cut(mode))
-        return lambda: self.heal(links, force=False)
+        held = await self._apply("partition", value, "cut", links, self._cut(mode))
+        return lambda: self.heal(links, held)
 
     def _cut(self, mode: str) -> Callable[[Iterable[Link]], None]:
         return lambda links: self.proxies.cut(_names(links), mode)
@@ -274,12 +288,12 @@ class Nemesis:
         what: Holds,
         items: Iterable[Any],
         fn: Callable[[Iterable[Any]], None],
-    ) -> bool:
+    ) -> Hold:
         """Start a fault: ``items`` count as held from before the call, even if it fails."""
         items = set(items)
         async with self._order_lock():
-            self.in_effect.acquire(what, items)
-            return await self._op(f, value, fn, items)
+            fid = self.in_effect.acquire(what, items)
+            return Hold(fid, await self._op(f, value, fn, items))
 
     async def _undo(
         self,
@@ -288,12 +302,12 @@ class Nemesis:
         items: Iterable[Any],
         fn: Callable[[Iterable[Any]], None],
         describe: Callable[[set[Any]], Any],
-        force: bool,
+        held: Hold | None,
     ) -> bool:
-        """Undo one fault's hold on ``items`` (every hold when ``force``): what no other fault
-        holds any more is undone and recorded; if that fails, it stays held once."""
+        """Undo the fault ``held`` (with ``None``: whatever holds ``items``): what no other fault
+        holds any more is undone and recorded; if that fails, it stays held."""
         async with self._order_lock():
-            freed = self.in_effect.release(what, items, force)
+            freed = self.in_effect.release(what, items, held.id if held else None)
             if not freed:
                 return True
             ok = await self._op(f, describe(freed), fn, freed)
@@ -301,28 +315,28 @@ class Nemesis:
                 self.in_effect.acquire(what, freed)
             return ok
 
-    async def heal(self, links: Iterable[Link], force: bool = True) -> bool:
-        """Restore the proxies of ``links``; recorded as ``heal``. ``force``: whatever holds
-        them; else one partition's hold."""
+    async def heal(self, links: Iterable[Link], held: Hold | None = None) -> bool:
+        """Restore the proxies of ``links`` (of the partition ``held`` only, if given, less
+        what another partition still cuts); recorded as ``heal``."""
         restore = lambda ls: self.proxies.restore(_names(ls))  # noqa: E731
-        return await self._undo("heal", "cut", links, restore, _links_value, force)
+        return await self._undo("heal", "cut", links, restore, _links_value, held)
 
-    async def latency(self, links: Iterable[Link], ms: int, jitter: int) -> bool:
+    async def latency(self, links: Iterable[Link], ms: int, jitter: int) -> Hold:
         """Add ``ms`` +- ``jitter`` of latency on each direction of ``links``."""
         links = set(links)
         value = {"links": _links_json(links), "ms": ms, "jitter": jitter}
         add = lambda ls: self.proxies.latency(_names(ls), ms, jitter)  # noqa: E731
         return await self._apply("latency", value, "latency", links, add)
 
-    async def clear_latency(self, links: Iterable[Link], force: bool = True) -> bool:
+    async def clear_latency(self, links: Iterable[Link], held: Hold | None = None) -> bool:
         clear = lambda ls: self.proxies.clear_latency(_names(ls))  # noqa: E731
-        return await self._undo("clear-latency", "latency", links, clear, _links_value, force)
+        return await self._undo("clear-latency", "latency", links, clear, _links_value, held)
 
-    async def kill(self, *nodes: str) -> bool:
+    async def kill(self, *nodes: str) -> Hold:
         fn = self._each(self.target.kill)
         return await self._apply("kill", _nodes_value(nodes), "killed", nodes, fn)
 
-    async def power_loss(self, *nodes: str) -> bool:
+    async def power_loss(self, *nodes: str) -> Hold:
         """Kill ``nodes`` and drop their un-fsynced writes (the target's ``power_loss``)."""
         fn = self._each(self._power_loss)
         return await self._apply("power-loss", _nodes_value(nodes), "killed", nodes, fn)
@@ -336,17 +350,17 @@ class Nemesis:
             )
         power_loss(node)
 
-    async def restart(self, *nodes: str, force: bool = True) -> bool:
+    async def restart(self, *nodes: str, held: Hold | None = None) -> bool:
         fn = self._each(self.target.restart)
-        return await self._undo("restart", "killed", nodes, fn, _nodes_value, force)
+        return await self._undo("restart", "killed", nodes, fn, _nodes_value, held)
 
-    async def pause(self, *nodes: str) -> bool:
+    async def pause(self, *nodes: str) -> Hold:
         fn = self._each(self.target.pause)
         return await self._apply("pause", _nodes_value(nodes), "paused", nodes, fn)
 
-    async def resume(self, *nodes: str, force: bool = True) -> bool:
+    async def resume(self, *nodes: str, held: Hold | None = None) -> bool:
         fn = self._each(self.target.resume)
-        return await self._undo("resume", "paused", nodes, fn, _nodes_value, force)
+        return await self._undo("resume", "paused", nodes, fn, _nodes_value, held)
 
     async def heal_all(self) -> bool:
         """Undo every fault still in effect, recording each undo; True when nothing is left.
