@@ -15,6 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+COMPANIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "latency": ("kill", "power-loss", "pause"),
+        "partition": ("latency", "pause"),
+        "kill": ("latency",),
+        "power-loss": ("latency",),
+        "pause": ("latency", "partition"),
+    }
+)
+"""Main kind -> the kinds of fault that may overlap it (see :attr:`Profile.overlap`)."""
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -29,8 +40,11 @@ class Profile:
       partitions (as ``primary-alone``) aimed at the current primary; ``majority_share`` and
       ``all_share``: the share of process faults that hit a majority with the primary, or every
       node; the rest hit one seeded node.
-    - ``overlap``: the chance that a fault gets a companion of another kind inside its window
-      (latency during a kill or partition, a pause while a node is cut off).
+    - ``overlap``: the chance that a fault gets a companion inside its window, of a kind
+      ``companions[main kind]`` lists: a kill of the primary while its links are slow (acks
+      outrun replication), latency during a kill or a partition, a pause of a node while
+      another is cut off. A process fault during a partition is aimed at a seeded node, so it
+      does not undo the partition's isolation of the primary.
     - ``latency_ms``: latencies drawn (jitter is a quarter); ``latency_all_share``: the share of
       latency faults on every link instead of one node's.
     """
@@ -47,7 +61,7 @@ class Profile:
     overlap: float = 0.0
     latency_ms: tuple[int, ...] = (50, 100, 200, 500)
     latency_all_share: float = 0.0
-    companions: tuple[str, ...] = field(default=("latency", "pause", "partition", "kill"))
+    companions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: COMPANIONS)
 
     def weight(self, kind: str) -> int:
         return self.weights.get(kind, 1)
@@ -100,7 +114,7 @@ _PROFILES = (
         overlap=0.3,
         latency_ms=(200, 500),
         latency_all_share=1.0,
-        companions=("latency",),
+        companions={"kill": ("latency",), "power-loss": ("latency",)},
     ),
 )
 

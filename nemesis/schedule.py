@@ -356,12 +356,13 @@ def _chosen_kinds(
 def _companion(
     main: FaultStep,
     kinds: Sequence[str],
-    draw: Callable[[str], dict[str, Any]],
+    draw: Callable[[str, bool], dict[str, Any]],
     profile: Profile,
     rng: random.Random,
 ) -> FaultStep | None:
-    """A fault of another kind inside ``main``'s window, or ``None`` when no kind fits."""
-    choices = [k for k in profile.companions if k in kinds and k != main.kind]
+    """A fault of a kind ``profile.companions`` pairs with ``main``'s, inside its window, or
+    ``None`` when no such kind is drawn from. During a partition it is not aimed at the primary."""
+    choices = [k for k in profile.companions.get(main.kind, ()) if k in kinds]
     if not choices:
         return None
     kind = rng.choice(choices)
@@ -369,7 +370,7 @@ def _companion(
     duration = round(min(main.duration * rng.uniform(0.3, 0.8), main.end - at), 3)
     if duration <= 0:
         return None
-    return FaultStep(at, kind, duration, draw(kind))
+    return FaultStep(at, kind, duration, draw(kind, main.kind != "partition"))
 
 
 def generate_schedule(
@@ -412,8 +413,11 @@ def generate_schedule(
         usable_shapes(len(nodes), shapes, caps)
     rng = random.Random(seed)
 
-    def draw(kind: str) -> dict[str, Any]:
-        return draw_params(kind, nodes, client_groups, rng, partition_mode, shapes, chosen, caps)
+    unaimed = dataclasses.replace(chosen, primary_share=0.0, majority_share=0.0)
+
+    def draw(kind: str, aimed: bool = True) -> dict[str, Any]:
+        aim = chosen if aimed else unaimed
+        return draw_params(kind, nodes, client_groups, rng, partition_mode, shapes, aim, caps)
 
     steps: list[FaultStep] = []
     turn: list[str] = []
