@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from nemesis.faults import FAULT_KINDS
+from nemesis.profiles import PROFILES
 
 KINDS: Mapping[str, str] = MappingProxyType(
     {name: kind.description for name, kind in FAULT_KINDS.items()}
@@ -76,8 +77,9 @@ def check_partition_mode(mode: str) -> str:
 
 
 def describe() -> str:
-    """A multi-line description of kinds, shapes and modes, for ``--help`` epilogs."""
+    """A multi-line description of profiles, kinds, shapes and modes, for ``--help`` epilogs."""
     sections = (
+        ("nemesis profiles", {name: p.description for name, p in PROFILES.items()}),
         ("nemesis kinds", KINDS),
         ("partition shapes", SHAPES),
         ("partition modes", PARTITION_MODES),

@@ -70,15 +70,15 @@ class Profile:
 _PROFILES = (
     Profile(
         name="gentle",
-        description="one fault at a time every 4-8 s, half of node faults at the primary, "
-        "no overlap (splitbrain's schedules before profiles)",
+        description="one fault at a time, 4-8 s long with 4-8 s quiet between, half of node "
+        "faults at the primary, no overlap (splitbrain's schedules before profiles)",
         weights={"partition": 1, "kill": 1, "pause": 1, "latency": 1, "power-loss": 1},
         interval=8.0,
     ),
     Profile(
         name="default",
-        description="a fault every 2-4 s, most aimed at the primary, some at a majority or every "
-        "node, half with an overlapping fault; latency up to 1.5 s",
+        description="faults of 2-3.5 s with 2-3.5 s quiet between, most aimed at the primary, "
+        "some at a majority or every node, half with an overlapping fault; latency up to 1.5 s",
         weights={"partition": 2, "kill": 2, "pause": 1, "latency": 2, "power-loss": 2},
         interval=3.5,
         primary_share=0.6,
@@ -90,8 +90,8 @@ _PROFILES = (
     ),
     Profile(
         name="harsh",
-        description="a fault every 1-2.5 s, overlapping most of the time, aimed at the primary, "
-        "a majority or every node; latency up to 2 s",
+        description="faults of 1.3-2.5 s with 1-2.5 s quiet between, most with an overlapping "
+        "one, aimed at the primary, a majority or every node; latency up to 2 s",
         weights={"partition": 2, "kill": 2, "pause": 2, "latency": 2, "power-loss": 2},
         interval=2.5,
         gap=(0.4, 1.0),
