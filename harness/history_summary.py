@@ -24,13 +24,10 @@ from typing import Any, Final
 
 import orjson
 
-FAULT_UNDO: Final = {
-    "partition": "heal",
-    "kill": "restart",
-    "pause": "resume",
-    "latency": "clear-latency",
-}
-UNDO_FAULT: Final = {undo: fault for fault, undo in FAULT_UNDO.items()}
+from nemesis.faults import FAULT_KINDS, UNDO_FS, kinds_ended_by
+
+FAULT_UNDO: Final = {kind.start_f: kind.undo_f for kind in FAULT_KINDS.values()}
+UNDO_FAULT: Final = {undo: kinds_ended_by(undo) for undo in UNDO_FS}  # undo f -> fault fs
 MAX_BUCKETS: Final = 200
 MAX_CITED_LISTED: Final = 300
 CONTEXT_LINES: Final = 2
@@ -385,12 +382,13 @@ class _Fold:
                 if kind == "fail" or f not in FAULT_UNDO:
                     self.close(fid, index, time_ns, failed=kind == "fail")
 
-    def matching(self, fault: str, wanted: frozenset[str]) -> list[int]:
-        """Open bands of kind ``fault`` an undo naming ``wanted`` ends (all of them if unnamed)."""
+    def matching(self, faults: tuple[str, ...], wanted: frozenset[str]) -> list[int]:
+        """Open bands of the kinds ``faults`` an undo naming ``wanted`` ends (all of them if
+        unnamed)."""
         return [
             fid
             for fid, open_ in self.open_faults.items()
-            if open_.kind == fault and (not wanted or not open_.targets or wanted & open_.targets)
+            if open_.kind in faults and (not wanted or not open_.targets or wanted & open_.targets)
         ]
 
     def close(self, fid: int, index: int | None, time_ns: int, failed: bool = False) -> None:

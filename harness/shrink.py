@@ -167,32 +167,5 @@ def _count(value: Any) -> int:
 
 def step_words(step: FaultStep) -> str:
     """One fault step as a short sentence, e.g. ``"at 3.2 s for 2.0 s: partition primary-alone
-    (n1 if no primary is known)"``."""
-    p = step.params
-    if step.kind == "partition":
-        shape = p.get("shape", "?")
-        if "groups" in p:
-            what = f"{shape} " + " | ".join(",".join(_flat(g)) for g in p["groups"])
-        elif "ring" in p:
-            what = f"{shape} " + ",".join(p["ring"])
-        elif shape == "primary-alone":
-            what = f"{shape} ({p.get('node', '?')} if no primary is known)"
-        else:
-            what = f"{shape} {p.get('node', '?')}"
-        detail = f"partition {what}"
-    elif step.kind in ("kill", "pause"):
-        if p.get("choose") == "primary":
-            detail = f"{step.kind} the primary ({p.get('node', '?')} if none is known)"
-        else:
-            detail = f"{step.kind} {p.get('node', '?')}"
-    elif step.kind == "latency":
-        detail = f"latency {p.get('ms', '?')} ms (jitter {p.get('jitter', 0)}) on {p.get('node')}"
-    else:
-        detail = step.kind
-    return f"at {step.at:g} s for {step.duration:g} s: {detail}"
-
-
-def _flat(value: Any) -> list[str]:
-    if isinstance(value, (list, tuple)):
-        return [name for item in value for name in _flat(item)]
-    return [str(value)]
+    (n1 if no primary is known)"``; the words are the fault kind's (:mod:`nemesis.faults`)."""
+    return step.words()

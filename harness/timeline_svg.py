@@ -20,16 +20,10 @@ from typing import Any, Final
 
 from checkers import ANOMALIES
 from harness.history_summary import NS_PER_S, HistorySummary, Timeline, int_or, interval_union
+from nemesis import faults
 
 _e = html.escape
 _OUTCOME_COLOURS: Final = {"ok": "#2e7d32", "fail": "#c62828", "info": "#f9a825"}
-_FAULT_COLOURS: Final = {
-    "partition": "#7e57c2",
-    "kill": "#d84315",
-    "pause": "#00838f",
-    "latency": "#6d4c41",
-}
-_OTHER_FAULT_COLOUR: Final = "#546e7a"
 _ANOMALY_COLOURS: Final = (
     "#b71c1c",
     "#e65100",
@@ -76,8 +70,8 @@ def _svg_faults(timeline: Timeline, frame: _Frame, y: float) -> tuple[list[str],
     out: list[str] = []
     kinds = list(dict.fromkeys(f.kind for f in timeline.faults))
     for kind in kinds:
-        colour = _FAULT_COLOURS.get(kind, _OTHER_FAULT_COLOUR)
-        out.append(_svg_lane_label(y + 14, kind, frame))
+        colour = faults.colour(kind)
+        out.append(_svg_lane_label(y + 14, faults.label(kind), frame))
         for fault in (f for f in timeline.faults if f.kind == kind):
             x0, x1 = frame.x(fault.start_s), frame.x(fault.end_s)
             end = f"{fault.end_s:.3f} s" if fault.healed else "end (never undone)"
@@ -276,9 +270,7 @@ def legend(timeline: Timeline) -> str:
     """The HTML ``<p class="legend">`` naming the colours of :func:`timeline_svg`."""
     items = [("send ok", _OUTCOME_COLOURS["ok"]), ("send fail", _OUTCOME_COLOURS["fail"])]
     items += [("send info", _OUTCOME_COLOURS["info"]), ("p50", "#1565c0"), ("p99", "#8e24aa")]
-    items += [
-        (kind, _FAULT_COLOURS.get(kind, _OTHER_FAULT_COLOUR)) for kind in timeline.nemesis_kinds
-    ]
+    items += [(faults.label(kind), faults.colour(kind)) for kind in timeline.nemesis_kinds]
     spans = "".join(
         f'<span><span class="swatch" style="background:{c}"></span>{_e(t)}</span>' for t, c in items
     )

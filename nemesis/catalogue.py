@@ -1,5 +1,5 @@
-"""The nemesis's vocabulary: fault kinds, partition shapes and partition modes, each with a line
-of description for ``--help`` and for error messages.
+"""The nemesis's vocabulary for users: fault kinds (read from :mod:`nemesis.faults`), partition
+shapes and partition modes, each with a line of description for ``--help`` and error messages.
 
 Pure data and parsing; no I/O. The mappings are read-only.
 """
@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from nemesis.faults import FAULT_KINDS
+from nemesis.profiles import PROFILES
+
 KINDS: Mapping[str, str] = MappingProxyType(
-    {
-        "partition": "cut the network into a shape below, then heal it",
-        "kill": "kill -9 one node (the primary or a random one), then restart it",
-        "pause": "SIGSTOP one node (the primary or a random one), then resume it",
-        "latency": "add latency with jitter on every link of one node, then clear it",
-    }
+    {name: kind.description for name, kind in FAULT_KINDS.items()}
 )
+"""Kind name -> its description, read from :data:`nemesis.faults.FAULT_KINDS`."""
 
 SHAPES: Mapping[str, str] = MappingProxyType(
     {
@@ -37,13 +36,6 @@ PARTITION_MODES: Mapping[str, str] = MappingProxyType(
     {
         "drop": "cut links stay connected but silent: data is dropped (timeout toxic at 0)",
         "refuse": "cut links refuse connections and close open ones (proxy disabled)",
-    }
-)
-
-NODE_CHOICES: Mapping[str, str] = MappingProxyType(
-    {
-        "primary": "the node that is primary when the fault starts (the seeded node if none)",
-        "random": "a node drawn from the seed",
     }
 )
 
@@ -90,8 +82,9 @@ def check_partition_mode(mode: str) -> str:
 
 
 def describe() -> str:
-    """A multi-line description of kinds, shapes and modes, for ``--help`` epilogs."""
+    """A multi-line description of profiles, kinds, shapes and modes, for ``--help`` epilogs."""
     sections = (
+        ("nemesis profiles", {name: p.description for name, p in PROFILES.items()}),
         ("nemesis kinds", KINDS),
         ("partition shapes", SHAPES),
         ("partition modes", PARTITION_MODES),

@@ -264,3 +264,36 @@ def test_a_failed_undo_stays_in_effect_for_a_retry(tmp_path: Path):
     asyncio.run(main())
     assert target.calls == [("kill", "n1"), ("restart", "n1"), ("restart", "n1")]
     assert nemesis.in_effect.killed == {"n1"}
+
+
+def test_overlapping_faults_run_together_and_an_undo_keeps_what_another_fault_holds(
+    control: ProxyControl,
+):
+    history, target = History(), FakeTarget(primary="n2")
+    seen: list[dict] = []
+    history.on_record = lambda op: op["type"] == "ok" and seen.append(toxic_state(control))
+    alone = {"shape": "one-alone", "groups": [["n3"], ["n1", "n2"]], "clients": {"c0": 1, "c1": 1}}
+    latency = {"choose": "primary", "node": "n1", "links": [["n1", "n3"]], "ms": 40, "jitter": 0}
+    steps = (
+        FaultStep(0.0, "partition", 0.6, alone),
+        FaultStep(0.1, "kill", 0.3, {"choose": "majority", "nodes": ["n1", "n3"]}),
+        FaultStep(0.15, "latency", 0.1, latency),
+        FaultStep(0.2, "kill", 0.3, {"choose": "primary", "node": "n3"}),
+    )
+    nemesis = Nemesis(target, control, history.record)
+    asyncio.run(nemesis.run(schedule(*steps)))
+    oks = [(op["f"], op["value"].get("nodes")) for op in history.ops if op["type"] == "ok"]
+    assert oks == [
+        ("partition", None),
+        ("kill", ["n1", "n2"]),  # the majority with the primary swapped in
+        ("latency", None),
+        ("kill", ["n2"]),
+        ("clear-latency", None),
+        ("restart", ["n1"]),  # n2 is still held by the second kill
+        ("restart", ["n2"]),
+        ("heal", None),
+    ]
+    up = "splitbrain-latency-up"
+    latency_on = {name for name, (_, toxics) in seen[2].items() if up in toxics}
+    assert latency_on == {"n2-n1", "n2-n3", "n1-n2", "n3-n2", "c0-n2", "c1-n2"}
+    assert toxic_state(control) == {} and nemesis.in_effect.empty()

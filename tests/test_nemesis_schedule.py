@@ -1,7 +1,9 @@
-"""Seeded fault schedules: deterministic, JSON round-trip, non-overlapping, shrinkable (pure)."""
+"""Seeded fault schedules: deterministic, JSON round-trip, shrinkable; the gentle profile never
+overlaps faults (pure)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -9,7 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nemesis.catalogue import KINDS
+from nemesis.interface import Capabilities
 from nemesis.schedule import FaultStep, Schedule, generate_schedule
+
+ALL = Capabilities(can_lose_power=True)
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 
@@ -25,6 +30,8 @@ def arguments(draw):
         "time_limit": draw(st.floats(min_value=0, max_value=300)),
         "interval": draw(st.floats(min_value=0.5, max_value=15)),
         "partition_mode": draw(st.sampled_from(["drop", "refuse"])),
+        "profile": "gentle",
+        "capabilities": ALL,
     }
 
 
@@ -42,7 +49,7 @@ def test_a_schedule_survives_a_json_round_trip(args):
 
 
 @given(arguments())
-def test_faults_are_healed_before_the_next_and_leave_a_quiet_end(args):
+def test_gentle_faults_are_healed_before_the_next_and_leave_a_quiet_end(args):
     schedule = generate_schedule(**args)
     interval = args["interval"]
     previous_end = 0.0
@@ -72,14 +79,16 @@ def test_any_sub_list_of_a_schedule_is_a_valid_schedule(args, data):
 
 def test_seeds_give_different_schedules():
     schedules = {
-        json.dumps(generate_schedule(seed, list(KINDS), NODES, ("c0",), 120, 8).to_json()["steps"])
+        json.dumps(generate_schedule(seed, None, NODES, ("c0",), 120).to_json()["steps"])
         for seed in range(5)
     }
     assert len(schedules) == 5
 
 
 def test_steps_name_concrete_targets():
-    schedule = generate_schedule(7, list(KINDS), NODES, ("c0", "c1"), 600, 5, "refuse")
+    schedule = generate_schedule(
+        7, list(KINDS), NODES, ("c0", "c1"), 600, 5, "refuse", profile="gentle", capabilities=ALL
+    )
     by_kind = {s.kind: s.params for s in schedule.steps}
     assert set(by_kind) == set(KINDS)
     assert by_kind["partition"]["mode"] == "refuse"
@@ -100,7 +109,7 @@ KILL = {"choose": "random", "node": "n1"}
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        ((FaultStep(1, "kill", 5, KILL), FaultStep(4, "kill", 1, KILL)), "step 1.*previous"),
+        ((FaultStep(4, "kill", 5, KILL), FaultStep(1, "kill", 1, KILL)), "step 1.*ordered"),
         ((FaultStep(28, "kill", 5, KILL),), "time limit"),
         ((FaultStep(1, "explode", 1, {}),), "partition, kill, pause, latency"),
         ((FaultStep(1, "kill", 1, {"choose": "random", "node": "n9"}),), "bad params"),
@@ -151,3 +160,136 @@ def test_an_unknown_or_unusable_shape_is_refused_with_the_choices():
         generate_schedule(1, ("partition",), ("n1", "n2", "n3"), (), 60.0, shapes=("square",))
     with pytest.raises(ValueError, match="more nodes or other shapes"):
         generate_schedule(1, ("partition",), ("n1", "n2"), (), 60.0, shapes=("bridge",))
+
+
+# --- profiles and capabilities -------------------------------------------------------------------
+
+THREE = ("n1", "n2", "n3")
+VERSION_1 = {
+    "version": 1,
+    "seed": 1,
+    "nodes": ["n1", "n2", "n3"],
+    "client_groups": ["c0", "c1"],
+    "time_limit": 30.0,
+    "interval": 5.0,
+    "kinds": ["partition", "kill", "pause"],
+    "partition_mode": "drop",
+    "shapes": [],
+    "steps": [
+        {
+            "at": 2.836,
+            "kind": "partition",
+            "duration": 4.619,
+            "params": {
+                "shape": "one-alone",
+                "groups": [["n1"], ["n2", "n3"]],
+                "clients": {"c0": 1, "c1": 0},
+                "mode": "drop",
+            },
+        },
+        {
+            "at": 11.584,
+            "kind": "kill",
+            "duration": 4.472,
+            "params": {"choose": "primary", "node": "n2"},
+        },
+    ],
+}
+
+
+def test_a_schedule_saved_before_profiles_still_loads_and_saves_as_the_new_version():
+    old = Schedule.from_json(VERSION_1)
+    assert old.profile is None and old.capabilities == Capabilities()
+    assert [s.kind for s in old.steps] == ["partition", "kill"]
+    assert old.steps[1].words() == "at 11.584 s for 4.472 s: kill the primary (n2 if none is known)"
+    again = Schedule.from_json(json.loads(json.dumps(old.to_json())))
+    assert again == old and again.to_json()["version"] == 2
+
+
+def _aims(schedule: Schedule) -> list[str]:
+    aims = []
+    for step in schedule.steps:
+        if step.kind == "partition":
+            aims.append("primary" if step.params["shape"] == "primary-alone" else "other")
+        else:
+            aims.append(step.params["choose"])
+    return aims
+
+
+def test_the_default_profile_aims_at_the_primary_overlaps_and_hits_majorities():
+    schedules = [generate_schedule(seed, None, THREE, ("c0", "c1"), 35) for seed in range(20)]
+    aims = [aim for s in schedules for aim in _aims(s)]
+    assert all(s.profile == "default" and s.to_json()["profile"] == "default" for s in schedules)
+    assert aims.count("primary") / len(aims) > 0.4
+    assert {"majority", "all"} <= set(aims)
+    overlapping = [
+        s for s in schedules if any(b.at < a.end for a, b in itertools.pairwise(s.steps))
+    ]
+    assert len(overlapping) >= 10
+    assert all(len(s.steps) >= 4 for s in schedules)
+    assert all(s.steps[-1].end <= 35 - s.interval for s in schedules)
+
+
+def test_a_schedule_with_overlaps_round_trips_and_its_sub_lists_stay_valid():
+    schedule = generate_schedule(3, None, THREE, ("c0",), 60, profile="harsh", capabilities=ALL)
+    assert {"power-loss", "latency", "kill"} <= {s.kind for s in schedule.steps}
+    assert Schedule.from_json(json.dumps(schedule.to_json())) == schedule
+    assert schedule.with_steps(schedule.steps[1::2]).to_json()["profile"] == "harsh"
+
+
+def test_the_primary_killer_kills_the_primary_every_two_seconds_or_so():
+    schedule = generate_schedule(5, None, THREE, ("c0",), 40, profile="primary-killer")
+    kills = [s for s in schedule.steps if s.kind == "kill"]
+    assert len(kills) >= 12
+    assert all(s.params["choose"] == "primary" for s in kills)
+    assert max(b.at - a.at for a, b in itertools.pairwise(kills)) <= 2 * 2.5
+    assert {s.kind for s in schedule.steps} <= {"kill", "latency"}
+
+
+def test_an_unknown_profile_is_refused_with_the_profiles_described():
+    with pytest.raises(ValueError, match=r"gentle: one fault at a time.*harsh:"):
+        generate_schedule(1, None, THREE, (), 30, profile="brutal")
+
+
+NATS = Capabilities(system="nats", has_primary=False, can_kill=False, can_pause=False)
+
+
+def test_only_what_a_system_supports_is_drawn_from_a_profile():
+    schedules = [
+        generate_schedule(seed, None, THREE, ("c0",), 60, profile="harsh", capabilities=NATS)
+        for seed in range(10)
+    ]
+    steps = [step for s in schedules for step in s.steps]
+    assert {step.kind for step in steps} == {"partition", "latency"}
+    assert all(step.params.get("shape") != "primary-alone" for step in steps)
+    assert all(step.params.get("choose") != "primary" for step in steps)
+    assert schedules[0].capabilities == NATS
+    assert Schedule.from_json(schedules[0].to_json()).capabilities == NATS
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"kinds": "kill"},
+            "nemesis kind kill needs a system whose nodes the backend can kill; nats",
+        ),
+        ({"kinds": "pause,latency"}, r"kind pause needs .* nats cannot"),
+        (
+            {"kinds": "partition", "shapes": "primary-alone"},
+            "partition shape primary-alone needs a system that names its primary; nats does not",
+        ),
+    ],
+)
+def test_a_fault_the_system_cannot_take_is_refused_saying_why(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_schedule(
+            1, nodes=THREE, client_groups=(), time_limit=60, capabilities=NATS, **kwargs
+        )
+
+
+def test_power_loss_is_offered_only_where_nodes_can_lose_power():
+    assert "power-loss" not in generate_schedule(1, None, THREE, (), 60).kinds
+    assert "power-loss" in generate_schedule(1, None, THREE, (), 60, capabilities=ALL).kinds
+    with pytest.raises(ValueError, match="power-loss needs a system whose nodes can lose power"):
+        generate_schedule(1, "power-loss", THREE, (), 60)
