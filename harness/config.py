@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nemesis.catalogue import KINDS, PARTITION_MODES, SHAPES
+from nemesis.profiles import DEFAULT_PROFILE, PROFILES
 from splitbrain.errors import SplitbrainError
 from systems import registry
 from systems.seam import SystemConfigError, resolve_options
@@ -76,6 +77,23 @@ def _float(value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError(value)
     return number
+
+
+def _kinds(value: Any) -> tuple[str, ...] | None:
+    """Fault kinds; ``profile`` (or None) means the profile's, ``none`` means no faults."""
+    if value is None or (isinstance(value, str) and value.strip() == "profile"):
+        return None
+    return _csv(value)
+
+
+def _interval(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip() == "profile"):
+        return None
+    return _float(value)
+
+
+def _show_profiled(value: Any) -> str:
+    return "profile" if value is None else _text(value)
 
 
 def _path(value: Any) -> Path | None:
@@ -153,19 +171,27 @@ class RunConfig:
     )
     backend: str = setting("local", "where nodes run", choices=BACKENDS)
     nodes: int = setting(3, "cluster size", parse=_int, check=lambda v: 1 <= v <= 9, expect="1..9")
-    nemesis: tuple[str, ...] = setting(
-        ("partition", "kill", "pause"),
-        f"fault kinds, comma-separated, from {','.join(NEMESIS_KINDS)}; 'none' for no faults",
-        parse=_csv,
-        check=lambda v: all(k in KINDS for k in v),
-        expect=f"any of {', '.join(NEMESIS_KINDS)}",
+    profile: str = setting(
+        DEFAULT_PROFILE,
+        "how often, how long, how aimed and how overlapping faults are",
+        choices=tuple(PROFILES),
     )
-    nemesis_interval: float = setting(
-        5.0,
-        "seconds between faults",
-        parse=_float,
-        check=lambda v: 0.1 <= v <= 3600,
+    nemesis: tuple[str, ...] | None = setting(
+        None,
+        f"fault kinds, comma-separated, from {','.join(NEMESIS_KINDS)}; 'none' for no faults; "
+        "'profile' for the profile's kinds that the system offers",
+        parse=_kinds,
+        check=lambda v: v is None or all(k in KINDS for k in v),
+        expect=f"any of {', '.join(NEMESIS_KINDS)}",
+        show=_show_profiled,
+    )
+    nemesis_interval: float | None = setting(
+        None,
+        "seconds between faults ('profile' for the profile's)",
+        parse=_interval,
+        check=lambda v: v is None or 0.1 <= v <= 3600,
         expect="0.1..3600 seconds",
+        show=_show_profiled,
     )
     partition_mode: str = setting(
         "drop",
@@ -362,7 +388,7 @@ def from_mapping(values: Mapping[str, Any], source: str = "settings") -> RunConf
         )
     coerced: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None and key != "schedule_file":
+        if value is None and key not in ("schedule_file", "nemesis", "nemesis_interval"):
             continue
         try:
             coerced[key] = SETTINGS[key].parse(value)

@@ -34,7 +34,7 @@ from harness.recorder import Recorder
 from harness.report import ReportError, render_report
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
-from nemesis.catalogue import PRIMARY_SHAPES, PROCESS_KINDS, SHAPES
+from nemesis.interface import Capabilities as NemesisCapabilities
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
 from splitbrain.errors import SplitbrainError
@@ -77,48 +77,44 @@ class RunError(SplitbrainError, RuntimeError):
     never became healthy); the message says what to change."""
 
 
-def faults_offered(config: RunConfig, capabilities: Capabilities) -> tuple[str, ...]:
-    """The partition shapes to draw from, after checking that the system (and the backend)
-    offer every fault kind and shape asked for; raises :class:`RunError` naming what is not."""
-    wanted_shapes = config.partition_shapes or tuple(SHAPES)
-    missing: list[str] = []
-    if not capabilities.process_faults:
-        missing += [f"nemesis kind {k}" for k in config.nemesis if k in PROCESS_KINDS]
-    if not capabilities.primary and config.partition_shapes:
-        missing += [f"partition shape {s}" for s in config.partition_shapes if s in PRIMARY_SHAPES]
-    if missing:
-        raise RunError(
-            f"system {config.system} does not offer {', '.join(missing)}: "
-            + (
-                "its nodes are not processes this harness runs; "
-                if not capabilities.process_faults
-                else ""
-            )
-            + ("it names no primary; " if not capabilities.primary else "")
-            + "choose other --nemesis kinds or --partition-shapes"
-        )
-    if capabilities.primary:
-        return wanted_shapes
-    return tuple(s for s in wanted_shapes if s not in PRIMARY_SHAPES)
+def nemesis_capabilities(
+    config: RunConfig, capabilities: Capabilities, can_lose_power: bool = False
+) -> NemesisCapabilities:
+    """What the nemesis may do to this system on this backend."""
+    return NemesisCapabilities(
+        system=config.system,
+        has_primary=capabilities.primary,
+        can_kill=capabilities.process_faults,
+        can_pause=capabilities.process_faults,
+        can_lose_power=capabilities.process_faults and can_lose_power,
+    )
 
 
 def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -> Schedule:
-    """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay)."""
+    """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay).
+
+    Raises :class:`RunError` naming a fault kind or shape the system does not offer.
+    """
     if config.schedule_file is not None:
         return load_schedule(config.schedule_file)
-    shapes = config.partition_shapes
+    caps = None
     if capabilities is not None:
-        shapes = faults_offered(config, capabilities)
-    return generate_schedule(
-        seed=config.seed,
-        kinds=config.nemesis,
-        nodes=config.node_names,
-        client_groups=config.client_group_names,
-        time_limit=config.time_limit,
-        interval=config.nemesis_interval,
-        partition_mode=config.partition_mode,
-        shapes=shapes,
-    )
+        caps = nemesis_capabilities(config, capabilities, config.backend == "local")
+    try:
+        return generate_schedule(
+            seed=config.seed,
+            kinds=config.nemesis,
+            nodes=config.node_names,
+            client_groups=config.client_group_names,
+            time_limit=config.time_limit,
+            interval=config.nemesis_interval,
+            partition_mode=config.partition_mode,
+            shapes=config.partition_shapes,
+            profile=config.profile,
+            capabilities=caps,
+        )
+    except ValueError as exc:
+        raise RunError(f"{exc}") from None
 
 
 def fault_starts(config: RunConfig, capabilities: Capabilities | None = None) -> tuple[float, ...]:

@@ -27,11 +27,6 @@ SHAPES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-# Kinds that act on node processes, and shapes that need to know the primary: a system may not
-# offer them (an external server; a system whose statuses name no primary).
-PROCESS_KINDS: frozenset[str] = frozenset({"kill", "pause"})
-PRIMARY_SHAPES: frozenset[str] = frozenset({"primary-alone"})
-
 PARTITION_MODES: Mapping[str, str] = MappingProxyType(
     {
         "drop": "cut links stay connected but silent: data is dropped (timeout toxic at 0)",

@@ -31,10 +31,12 @@ configs = st.builds(
             "seed": st.integers(0, 2**31),
             "nodes": st.integers(1, 9),
             "backend": st.sampled_from(["local", "docker"]),
-            "nemesis": st.lists(
-                st.sampled_from(["partition", "kill", "pause", "latency"]), unique=True
-            ).map(tuple),
-            "nemesis_interval": st.floats(0.1, 60, **finite),
+            "nemesis": st.none()
+            | st.lists(st.sampled_from(["partition", "kill", "pause", "latency"]), unique=True).map(
+                tuple
+            ),
+            "nemesis_interval": st.none() | st.floats(0.1, 60, **finite),
+            "profile": st.sampled_from(["gentle", "default", "harsh", "primary-killer"]),
             "partition_mode": st.sampled_from(["drop", "refuse"]),
             "partition_shapes": st.lists(
                 st.sampled_from(["one-alone", "primary-alone", "halves", "bridge"]), unique=True
@@ -146,12 +148,17 @@ def test_run_help_lists_the_options_of_the_system_given(
 
 
 def test_a_fault_the_system_does_not_offer_is_refused_by_name() -> None:
-    from harness.run import RunError, faults_offered
+    from harness.run import RunError, make_schedule
     from systems.seam import Capabilities
 
-    config = from_mapping({"nemesis": "partition,kill", "partition_shapes": "primary-alone"})
-    with pytest.raises(RunError, match="does not offer nemesis kind kill, partition shape primary"):
-        faults_offered(config, Capabilities(primary=False, process_faults=False))
-    everything = from_mapping({"nemesis": "partition"})
-    assert "primary-alone" not in faults_offered(everything, Capabilities(primary=False))
-    assert "primary-alone" in faults_offered(everything, Capabilities(primary=True))
+    external = Capabilities(primary=False, process_faults=False)
+    with pytest.raises(RunError, match="kill"):
+        make_schedule(from_mapping({"nemesis": "partition,kill"}), external)
+    with pytest.raises(RunError, match="primary-alone"):
+        make_schedule(
+            from_mapping({"nemesis": "partition", "partition_shapes": "primary-alone"}), external
+        )
+    everything = make_schedule(from_mapping({"nemesis": "partition"}), external)
+    assert all(s.params.get("shape") != "primary-alone" for s in everything.steps)
+    by_profile = make_schedule(from_mapping({}), external)
+    assert by_profile.steps and {s.kind for s in by_profile.steps} <= {"partition", "latency"}
