@@ -26,6 +26,7 @@ import orjson
 
 from checkers import check_history, exit_code
 from checkers.history import parse_history
+from harness import confidentiality
 from harness.backends.base import ClusterSpec
 from harness.config import RunConfig, reproduce_command
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
@@ -364,16 +365,36 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
             asyncio.run(_startup_then_drive(config, cluster, plan, schedule, recorder, out))
     finally:
         cluster.stop()
-    results = judge(run_dir, test, out)
+    results = judge(run_dir, test, out, bodies_to_scan(system, plan))
     return RunOutcome(run_dir, results)
 
 
-def judge(run_dir: Path, test: dict[str, Any], out: TextIO) -> dict[str, Any]:
+SCAN_LIMIT = 64 * 1024 * 1024  # bytes of plaintext the confidentiality scan holds at most
+
+
+def bodies_to_scan(system: System, plan: WorkloadPlan) -> dict[str, bytes] | None:
+    """Every body sent, for the confidentiality scan, when the system promises its servers hold
+    ciphertext only (end-to-end encryption on) and the bodies fit in memory; else None."""
+    if system.settings.get("e2e") is not True:
+        return None
+    if sum(send.size for send in plan.sends) > SCAN_LIMIT:
+        return None
+    return {send.msg_id: send.body for send in plan.sends}
+
+
+def judge(
+    run_dir: Path, test: dict[str, Any], out: TextIO, bodies: dict[str, bytes] | None = None
+) -> dict[str, Any]:
     """Check the history once, fold its figures once, and write results.json and the report
-    from those objects."""
+    from those objects. With ``bodies``, every file of the run is also scanned for them
+    (the run-level finding ``leaked``)."""
     history = run_dir / "history.jsonl"
     lines = history.read_bytes().splitlines()
     results = check_history(parse_history(lines, str(history)))
+    if bodies is not None:
+        files, harness_files = confidentiality.run_files(run_dir)
+        leaks = confidentiality.scan_for_leaks(files, bodies, digests_allowed=harness_files)
+        results = confidentiality.with_leaked(results, leaks)
     ops = [orjson.loads(line) for line in lines if line.strip()]
     figures = availability_stats(ops)
     figures.pop("availability", None)  # results.json has one overall figure: stats.availability
