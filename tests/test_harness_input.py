@@ -1,19 +1,15 @@
 """The harness survives its own bad input: what is not a history file, a run directory that
-cannot be made, and a ``cluster up`` killed with SIGKILL."""
+cannot be made, (``cluster up`` killed with SIGKILL is in test_sut_cluster_cmd.py)."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from harness.cli import main
 from harness.runstore import RunDirError, new_run_dir, write_json
-from system_under_test.launcher import fetch_status, free_base_port
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory-without-history"])
@@ -55,32 +51,3 @@ def test_run_with_out_under_a_regular_file_exits_2_with_that_line(tmp_path, caps
     assert main(["run", "--out", str(tmp_path / "file" / "out"), "--time-limit", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("splitbrain run: cannot create the run folder") and "[Errno" not in err
-
-
-@pytest.mark.slow
-def test_cluster_up_killed_with_sigkill_takes_its_nodes_along(tmp_path):
-    base = free_base_port(3)
-    cmd = [sys.executable, "-m", "harness.cli", "cluster", "up", "--nodes", "3",
-           "--base-port", str(base), "--dir", str(tmp_path)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if "Ctrl-C" in line or not line:
-                break
-        assert all(fetch_status("127.0.0.1", base + i) for i in range(3)), "cluster did not start"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if all(fetch_status("127.0.0.1", base + i) is None for i in range(3)):
-                break
-            time.sleep(0.2)
-        assert all(fetch_status("127.0.0.1", base + i) is None for i in range(3))
-        for name in ("secrets.json", "cluster.secret"):
-            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

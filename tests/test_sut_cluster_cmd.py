@@ -56,6 +56,8 @@ def test_cluster_up_nodes_die_with_it_on_sigkill(tmp_path):
         while any(fetch_status("127.0.0.1", p) for p in ports) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert all(fetch_status("127.0.0.1", p) is None for p in ports)
+        for name in ("secrets.json", "cluster.secret"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
     finally:
         if proc.poll() is None:
             proc.kill()
