@@ -30,7 +30,6 @@ from harness.tradeoffs import (
     Variant,
     delivery_figures,
     e2e_variants,
-    format_latency_table,
     mode_variants,
 )
 from systems.seam import parse_switch
@@ -163,7 +162,6 @@ def main(args: argparse.Namespace) -> int:
     if args.e2e_switches:
         labels = [label for label, _ in made]
         figures = [delivery_figures(locate(run_dir).ops()) for _, run_dir in made]
-        sys.stdout.write(format_latency_table(labels, figures) + "\n")
         runs = [
             dataclasses.replace(r, figures={**r.figures, **f}, label=label)
             for r, f, label in zip(runs, figures, labels, strict=True)

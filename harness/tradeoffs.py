@@ -89,26 +89,3 @@ def delivery_figures(ops: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "acked_per_s": acked / seconds if seconds else None,
         "delivered_per_s": delivered / seconds if seconds else None,
     }
-
-
-def format_latency_table(labels: Sequence[str], figures: Sequence[Mapping[str, Any]]) -> str:
-    """Send-to-deliver latency and throughput, one column per run."""
-
-    def num(value: Any, fmt: str) -> str:
-        return "n/a" if not isinstance(value, int | float) else format(value, fmt)
-
-    rows = [
-        ("deliver p50 ms", [num(f["deliver_ms"]["p50"], ".1f") for f in figures]),
-        ("deliver p99 ms", [num(f["deliver_ms"]["p99"], ".1f") for f in figures]),
-        ("acked sends/s", [num(f["acked_per_s"], ".1f") for f in figures]),
-        ("deliveries/s", [num(f["delivered_per_s"], ".1f") for f in figures]),
-    ]
-    width = max(len(name) for name, _ in rows)
-    cols = [max(len(label), *(len(r[1][i]) for r in rows)) for i, label in enumerate(labels)]
-    lines = [
-        " " * width + "  " + "  ".join(lab.rjust(w) for lab, w in zip(labels, cols, strict=True))
-    ]
-    for name, values in rows:
-        cells = "  ".join(v.rjust(w) for v, w in zip(values, cols, strict=True))
-        lines.append(f"{name:<{width}}  {cells}")
-    return "\n".join(lines) + "\n"

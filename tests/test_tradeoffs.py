@@ -81,3 +81,13 @@ def test_compare_modes_runs_both_modes_and_compares_them(
     data = json.loads(capsys.readouterr().out)
     assert [d["mode"] for d in data] == ["cp", "ap"] and {d["seed"] for d in data} == {1}
     assert all(d["sends"]["ok"] > 0 for d in data)
+
+
+def test_the_comparison_shows_send_to_deliver_figures_when_runs_have_them() -> None:
+    from harness.compare import RunRecord, comparison_rows
+
+    figures = {"deliver_ms": {"p50": 7.5, "p99": 90.0}, "acked_per_s": 14.0}
+    runs = [RunRecord("e2e on 1k", {}, {}, figures), RunRecord("e2e off 1k", {}, {}, {})]
+    rows = dict(comparison_rows(runs))
+    assert rows["deliver p50 ms"] == ["7.5", "n/a"] and rows["acked sends/s"] == ["14.0", "n/a"]
+    assert "deliver p50 ms" not in dict(comparison_rows(runs[1:]))
