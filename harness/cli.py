@@ -14,15 +14,15 @@ import sys
 from splitbrain.errors import SplitbrainError
 
 SUBCOMMAND_MODULES = (
-    "harness.check_cmd",
-    "harness.run_cmd",
-    "harness.cluster_cmd",
-    "harness.clean_cmd",
-    "harness.report_cmd",
-    "harness.compare_cmd",
-    "harness.shrink_cmd",
-    "harness.explore_cmd",
-    "harness.export_cmd",
+    "harness.commands.check",
+    "harness.commands.run",
+    "harness.commands.cluster",
+    "harness.commands.clean",
+    "harness.commands.report",
+    "harness.commands.compare",
+    "harness.commands.shrink",
+    "harness.commands.explore",
+    "harness.commands.export",
 )
 
 

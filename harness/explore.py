@@ -1,7 +1,7 @@
 """Exploration: many seeded runs one after another within a budget, the failing ones kept.
 
 Pure parts only: what to try next, whether the budget allows another run, and the table of what
-was found. ``splitbrain explore`` (:mod:`harness.explore_cmd`) runs the runs.
+was found. ``splitbrain explore`` (:mod:`harness.commands.explore`) runs the runs.
 """
 
 from __future__ import annotations

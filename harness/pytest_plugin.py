@@ -87,7 +87,7 @@ def splitbrain_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     """Start a local cluster of a system behind Toxiproxy; see the module docstring."""
     from harness.backends.base import ClusterSpec
     from harness.backends.local import start_local
-    from harness.cluster_cmd import accounts_for
+    from harness.commands.cluster import accounts_for
     from systems import registry
 
     system_name, forced = _session_options(request.config)

@@ -30,9 +30,9 @@ from harness import confidentiality
 from harness.backends.base import ClusterSpec
 from harness.config import RunConfig, reproduce_command
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
-from harness.history_summary import availability_stats
+from harness.present.history_summary import availability_stats
+from harness.present.report import ReportError, render_report
 from harness.recorder import Recorder
-from harness.report import ReportError, render_report
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
 from nemesis.interface import Capabilities as NemesisCapabilities

@@ -3,7 +3,8 @@
 --payload-sizes 1k,64k``).
 
 Pure: which configurations to run (same seed, so the same workload and fault schedule), and the
-send-to-deliver figures of a history. :mod:`harness.compare_cmd` runs them and prints the table.
+send-to-deliver figures of a history. :mod:`harness.commands.compare` runs them and prints the
+table.
 """
 
 from __future__ import annotations

@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given
 
 from checkers import check_history, parse_history
-from harness.compare import RunRecord, comparison_json, format_comparison, tradeoff_reading
-from harness.history_summary import availability_stats, side_of
+from harness.present.comparison import (
+    RunRecord,
+    comparison_json,
+    format_comparison,
+    tradeoff_reading,
+)
+from harness.present.history_summary import availability_stats, side_of
 from tests.helpers.history_strategies import Builder, Case, correct_histories, edited_histories
 
 N1, N23 = frozenset({"n1"}), frozenset({"n2", "n3"})

@@ -10,7 +10,7 @@ import pytest
 
 from checkers import ANOMALIES
 from harness.cli import main
-from harness.summary import format_summary
+from harness.present.summary import format_summary
 from tests.helpers.history_strategies import Builder
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "histories" / "examples"

@@ -10,7 +10,7 @@ import pytest
 
 from checkers import ANOMALIES
 from harness.cli import main
-from harness.compare import RunRecord, comparison_rows, format_comparison
+from harness.present.comparison import RunRecord, comparison_rows, format_comparison
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "histories" / "examples"
 

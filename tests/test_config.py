@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.cli import build_parser
+from harness.commands.run import config_values
 from harness.config import (
     SETTINGS,
     ConfigError,
@@ -19,7 +20,6 @@ from harness.config import (
     load_toml,
     reproduce_command,
 )
-from harness.run_cmd import config_values
 
 finite = {"allow_nan": False, "allow_infinity": False}
 configs = st.builds(

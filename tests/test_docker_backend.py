@@ -24,7 +24,7 @@ from typing import Any
 import docker
 import pytest
 
-from harness import clean_cmd, cli
+from harness import cli
 from harness.backends import docker as backend
 from harness.backends.base import ClusterSpec
 from harness.backends.docker_images import (
@@ -33,6 +33,7 @@ from harness.backends.docker_images import (
     host_root_paths,
     is_static_elf,
 )
+from harness.commands import clean as clean_cmd
 from tests.helpers.docker_daemon import require_daemon
 from tests.helpers.standin_system import standin_spec
 

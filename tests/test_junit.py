@@ -15,7 +15,7 @@ import xmlschema
 
 from checkers import ANOMALIES, check_history, load_history, parse_history
 from harness.cli import main
-from harness.junit import RunFacts, junit_xml, run_facts, run_junit
+from harness.present.junit import RunFacts, junit_xml, run_facts, run_junit
 from tests.helpers.history_strategies import Builder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -162,5 +162,5 @@ def test_help_does_not_import_the_docker_sdk() -> None:
         check=True,
     )
     loaded = set(done.stdout.split())
-    assert "harness.clean_cmd" in loaded  # the subcommand that uses the SDK did load
+    assert "harness.commands.clean" in loaded  # the subcommand that uses the SDK did load
     assert not {m for m in loaded if m == "docker" or m.startswith("docker.")}

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from harness.history_summary import FAULT_UNDO, summarize
+from harness.present.history_summary import FAULT_UNDO, summarize
+from harness.present.timeline_svg import legend
 from harness.shrink import step_words
-from harness.timeline_svg import legend
 from nemesis import faults
 from nemesis.catalogue import KINDS, parse_kinds
 from nemesis.faults import FAULT_KINDS, UNDO_FS, kinds_ended_by

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from harness.history_summary import (
+from harness.present.history_summary import (
     MAX_BUCKETS,
     availability_stats,
     cited_indexes,
     summarize,
     timeline_data,
 )
-from harness.report import ANOMALY_NAMES, ReportError, render_report, write_report
+from harness.present.report import ANOMALY_NAMES, ReportError, render_report, write_report
 from tests.helpers.report_pages import TEST_JSON, History, parse, scenario, write_run
 
 EVIL = "<script>alert(1)</script>"

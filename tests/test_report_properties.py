@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.history_summary import FAULT_UNDO, summarize
-from harness.report import ReportError, render_report, write_report
+from harness.present.history_summary import FAULT_UNDO, summarize
+from harness.present.report import ReportError, render_report, write_report
 from tests.helpers.report_pages import parse, scenario, write_run
 
 NODES = ("n1", "n2", "n3")

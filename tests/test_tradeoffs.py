@@ -84,7 +84,7 @@ def test_compare_modes_runs_both_modes_and_compares_them(
 
 
 def test_the_comparison_shows_send_to_deliver_figures_when_runs_have_them() -> None:
-    from harness.compare import RunRecord, comparison_rows
+    from harness.present.comparison import RunRecord, comparison_rows
 
     figures = {"deliver_ms": {"p50": 7.5, "p99": 90.0}, "acked_per_s": 14.0}
     runs = [RunRecord("e2e on 1k", {}, {}, figures), RunRecord("e2e off 1k", {}, {}, {})]

@@ -141,7 +141,7 @@ def default_run_id(run_dir: Path) -> str:
 
 
 def harness_labels(run_id: str, role: str) -> dict[str, str]:
-    """The labels every object of run ``run_id`` carries (see ``harness.clean_cmd``)."""
+    """The labels every object of run ``run_id`` carries (see ``harness.commands.clean``)."""
     return {
         LABEL_RUN: run_id,
         LABEL_ROLE: role,

@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import ReportError, write_report
+    from harness.present.report import ReportError, write_report
 
     try:
         written = write_report(args.run, args.out)

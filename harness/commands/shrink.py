@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from checkers import ANOMALIES
+from harness.commands.run import replay_values
 from harness.config import ConfigError, RunConfig, from_mapping
-from harness.run_cmd import replay_values
 from harness.runstore import write_json
 from harness.shrink import (
     ShrinkResult,

@@ -5,7 +5,7 @@ Runs side by side (CP against AP).
 Reads each run's test.json and results.json (checking the history when results.json is missing)
 and the availability of its history. Exit 0, or 2 when a run cannot be read. ``--junit FILE``
 also writes every run's verdict as JUnit XML, one test suite per run; ``--html FILE`` the
-comparison as one page (:mod:`harness.compare_html`).
+comparison as one page (:mod:`harness.present.comparison_html`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 
-from harness.compare import RunRecord, comparison_json, format_comparison
-from harness.compare_html import comparison_html
+from harness.commands.run import config_values
 from harness.config import ConfigError, add_arguments, from_mapping
-from harness.history_summary import cited_indexes, summarize
-from harness.junit import junit_xml, run_facts
-from harness.run_cmd import config_values
+from harness.present.comparison import RunRecord, comparison_json, format_comparison
+from harness.present.comparison_html import comparison_html
+from harness.present.history_summary import cited_indexes, summarize
+from harness.present.junit import junit_xml, run_facts
 from harness.runstore import write_bytes
 from harness.stored_run import RunUnreadable, locate
 from harness.tradeoffs import (

@@ -1,8 +1,9 @@
 """The comparison page: several runs side by side in one self-contained HTML file.
 
-For a design review: the figures of :func:`harness.compare.comparison_rows` in one table, the
-one-line reading of the trade-off, then one column per run with its send outcomes split into ok,
-refused and indeterminate (during and outside faults, per partition side) and its timeline.
+For a design review: the figures of :func:`harness.present.comparison.comparison_rows` in one
+table, the one-line reading of the trade-off, then one column per run with its send outcomes split
+into ok, refused and indeterminate (during and outside faults, per partition side) and its
+timeline.
 Pure: run records in, HTML out; inline CSS and SVG, no script and nothing fetched. Everything
 taken from a run (labels, paths, node names, the history) is HTML-escaped. An anomaly marker in
 a timeline links to that run's own ``report.html`` when the run has a directory.
@@ -15,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from harness.compare import RunRecord, comparison_rows, tradeoff_reading
-from harness.history_summary import OUTCOMES, HistorySummary
-from harness.timeline_svg import legend, timeline_svg
+from harness.present.comparison import RunRecord, comparison_rows, tradeoff_reading
+from harness.present.history_summary import OUTCOMES, HistorySummary
+from harness.present.timeline_svg import legend, timeline_svg
 
 _e = html.escape
 _CSS: Final = """

@@ -3,7 +3,7 @@
 Prints the verdict table (or the results as JSON with ``--json``); on a run directory it also
 writes ``results.json`` there, replacing it atomically. Exits 0 valid, 1 anomalies, 3 unknown,
 and 2 when the input cannot be read, in which case nothing is written. ``--junit FILE`` also
-writes the verdict as JUnit XML (see :mod:`harness.junit`) for a CI's test report.
+writes the verdict as JUnit XML (see :mod:`harness.present.junit`) for a CI's test report.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from checkers import HistoryError, check_history, exit_code, load_history
-from harness.junit import RunFacts, run_facts, run_junit
+from harness.present.junit import RunFacts, run_facts, run_junit
+from harness.present.summary import format_summary
 from harness.runstore import json_bytes, write_bytes, write_json
 from harness.stored_run import RunUnreadable, locate
-from harness.summary import format_summary
 
 RESULTS_FILE = "results.json"
 UNREADABLE = 2

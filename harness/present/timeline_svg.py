@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from checkers import ANOMALIES
-from harness.history_summary import NS_PER_S, HistorySummary, Timeline, int_or, interval_union
+from harness.present.history_summary import (
+    NS_PER_S,
+    HistorySummary,
+    Timeline,
+    int_or,
+    interval_union,
+)
 from nemesis import faults
 
 _e = html.escape

@@ -1,7 +1,8 @@
 """The human report of a run: ``report.html``, one self-contained file (inline CSS and SVG, no JS).
 
 This module makes the page and does the report's I/O; the fold of the history is
-:mod:`harness.history_summary` and the timeline drawing is :mod:`harness.timeline_svg`.
+:mod:`harness.present.history_summary` and the timeline drawing is
+:mod:`harness.present.timeline_svg`.
 
 - :func:`render_report` turns test.json, a summary (or the operations) and results.json into HTML.
   Everything taken from the history or the results is HTML-escaped: a history is untrusted input.
@@ -25,7 +26,7 @@ from typing import Any, Final
 import orjson
 
 from checkers import ANOMALIES
-from harness.history_summary import (
+from harness.present.history_summary import (
     CONTEXT_LINES,
     FAULT_UNDO,
     MAX_BUCKETS,
@@ -54,8 +55,8 @@ from harness.history_summary import (
     summarize,
     timeline_data,
 )
+from harness.present.timeline_svg import anomaly_colour, legend, timeline_svg
 from harness.stored_run import RunUnreadable, locate
-from harness.timeline_svg import anomaly_colour, legend, timeline_svg
 from splitbrain.errors import SplitbrainError
 
 __all__ = [

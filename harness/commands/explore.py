@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.commands.run import config_values
 from harness.config import ConfigError, add_arguments, from_mapping
 from harness.explore import Budget, Finding, finding_of, format_table, parse_duration, trials
-from harness.run_cmd import config_values
 from harness.runstore import point_latest
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers import ANOMALIES
-from harness.history_summary import SIDES, HistorySummary
+from harness.present.history_summary import SIDES, HistorySummary
 
 SIDES_SHOWN = (*SIDES, "even", "no-majority", "unknown")
 

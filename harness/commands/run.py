@@ -120,7 +120,7 @@ def _write_junit(path: Path, outcome: Any) -> None:
     """The run's verdict as JUnit XML at ``path``; a path that cannot be written is a warning."""
     import orjson
 
-    from harness.junit import run_facts, run_junit
+    from harness.present.junit import run_facts, run_junit
     from harness.runstore import write_bytes
 
     test = orjson.loads((outcome.run_dir / "test.json").read_bytes())
@@ -143,8 +143,8 @@ def main(args: argparse.Namespace) -> int:
         except SystemConfigError as exc:
             print(f"\n{exc}")
         return 0
+    from harness.present.summary import format_summary
     from harness.run import format_figures, run_test
-    from harness.summary import format_summary
 
     source = str(args.config) if args.config else "command line"
     if getattr(args, "replay", None):

@@ -1,0 +1,1 @@
+"""The subcommands of ``splitbrain``, one module each, thin: parse, call, print, exit code."""
