@@ -35,6 +35,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -456,34 +457,45 @@ def _wait_ready(cluster: DockerCluster, timeout: float) -> None:
     """Wait until every node says it is ready; fail early, with its output, if one exits."""
     deadline = time.monotonic() + timeout
     for node in cluster.spec.nodes:
-        container = cluster._node(node)
-        while True:
+
+        def ready(node: str = node) -> bool:
             status = cluster.status(node, timeout=2.0)
-            if status is not None and status.get("ready", True):
-                break
-            container.reload()
-            if container.status in ("exited", "dead"):
-                raise DockerBackendError(
-                    f"node {node} exited while starting; its output ends with:\n{_tail(container)}"
-                )
-            if time.monotonic() > deadline:
-                raise DockerBackendError(
-                    f"node {node} did not say ready within {timeout:.0f}s; its output ends "
-                    f"with:\n{_tail(container)}"
-                )
-            time.sleep(0.2)
+            return status is not None and bool(status.get("ready", True))
+
+        _wait_until(
+            ready, deadline, timeout, what=f"node {node}", waits="say ready",
+            container=cluster._node(node),
+        )  # fmt: skip
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
 
 
 def _wait_http(url: str, timeout: float, *, what: str, container: Container) -> None:
     """Poll ``url`` until it answers 200; fail early if the container exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+    _wait_until(
+        lambda: _answers(url), time.monotonic() + timeout, timeout, what=what,
+        waits=f"answer {url}", container=container,
+    )  # fmt: skip
+
+
+def _wait_until(
+    done: Callable[[], bool],
+    deadline: float,
+    timeout: float,
+    *,
+    what: str,
+    waits: str,
+    container: Container,
+) -> None:
+    """Poll ``done`` until it holds; a DockerBackendError with the container's last output when
+    the container exits first or ``deadline`` passes."""
+    while not done():
         container.reload()
         if container.status in ("exited", "dead"):
             raise DockerBackendError(
@@ -491,7 +503,7 @@ def _wait_http(url: str, timeout: float, *, what: str, container: Container) -> 
             )
         if time.monotonic() > deadline:
             raise DockerBackendError(
-                f"{what} did not answer {url} within {timeout:.0f}s; its output ends with:\n"
+                f"{what} did not {waits} within {timeout:.0f}s; its output ends with:\n"
                 f"{_tail(container)}"
             )
         time.sleep(0.2)

@@ -21,7 +21,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", required=True)
     parser.add_argument("--listen", required=True)
     parser.add_argument("--peer", action="append", default=[])
-    for flag in ("--db", "--users", "--mode", "--bug", "--e2e", "--log"):
+    for flag in ("--db", "--users", "--mode", "--bug", "--e2e", "--log", "--cluster-secret-file"):
         parser.add_argument(flag)
     return parser.parse_args(argv)
 
