@@ -50,7 +50,6 @@ from system_under_test.antientropy import ApReplica
 from system_under_test.core import BUGS, NodeCore
 from system_under_test.gateway import (
     BACKLOG_BUDGET,
-    MAX_FRAME,
     MAX_WS_MESSAGE,
     ClientFrame,
     CloseClient,
@@ -371,13 +370,6 @@ class NodeServer:
         try:
             self.feed(Opened(sid, os.urandom(16)))
             async for data in ws:
-                if len(data) > MAX_FRAME:
-                    log.warning("session %d: too-large: frame of %d bytes refused", sid, len(data))
-                    outbox.put(
-                        '{"t":"error","req":null,"code":"too-large","message":'
-                        f'"frames are limited to {MAX_FRAME} bytes; send smaller bodies"}}'
-                    )
-                    continue
                 self.feed(ClientFrame(sid, data))
         except ConnectionClosed as exc:
             if (exc.rcvd is not None and exc.rcvd.code == 1009) or (

@@ -252,3 +252,14 @@ def test_peer_batches_stay_under_the_byte_limit_yet_always_move():
     sent = reply.msg.entries
     assert 0 < len(sent) < 60 and sum(map(entry_size, sent)) <= MAX_BATCH_BYTES
     assert [e.n for e in sent] == list(range(1, len(sent) + 1))
+
+
+def test_a_too_large_frame_is_refused_naming_its_request():
+    gw = gateway()
+    login(gw, 1, "u1")
+    frame = {"t": "send", "req": 3, "id": "big", "conv": "d", "bodies": {"u2": "x" * 300_000}}
+    [log, reply] = gw.handle(ClientFrame(1, json.dumps(frame)))
+    assert (reply.frame["code"], reply.frame["req"]) == ("too-large", 3)
+    assert "too-large" in log.text and "262144 bytes" in reply.frame["message"]
+    [_, unparsable] = gw.handle(ClientFrame(1, "x" * 300_000))
+    assert (unparsable.frame["code"], unparsable.frame["req"]) == ("too-large", None)
