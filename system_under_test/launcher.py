@@ -125,7 +125,8 @@ def fetch_status(host: str, port: int, timeout: float = 1.0) -> dict | None:
         conn.request("GET", "/status")
         response = conn.getresponse()
         return json.loads(response.read()) if response.status == 200 else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
+        # HTTPException: a port with no listener can connect to itself and echo the request.
         return None
     finally:
         conn.close()
