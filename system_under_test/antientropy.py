@@ -33,6 +33,7 @@ from system_under_test.records import (
     SendPeer,
     Submit,
     Tick,
+    fit,
 )
 from system_under_test.sequencer import Sequencer
 
@@ -136,7 +137,7 @@ class ApReplica:
             out.extend(entries[have.get(origin, 0) : have.get(origin, 0) + MAX_BATCH - len(out)])
             if len(out) >= MAX_BATCH:
                 break
-        return out
+        return fit(out)
 
     def _receive(self, entries: list[Entry]) -> list:
         fresh = []

@@ -267,9 +267,15 @@ class Gateway:
         try:
             frame = decode(event.data)
             req = _req_of(frame)
+            if len(event.data) > MAX_FRAME:
+                raise BadFrame(f"frames are limited to {MAX_FRAME} bytes; send smaller bodies")
             return self._frame(session, frame)
-        except BadFrame as exc:
+        except BadFrame as refused:
+            exc = refused
             code = "unknown-type" if str(exc).startswith("unknown frame type") else "bad-frame"
+            if len(event.data) > MAX_FRAME:
+                code = "too-large"
+                exc = BadFrame(f"frames are limited to {MAX_FRAME} bytes; send smaller bodies")
             who = session.user or "unauthenticated"
             return [
                 Log("warning", f"session {session.sid} ({who}): {code}: {exc}"),

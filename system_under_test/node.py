@@ -50,7 +50,6 @@ from system_under_test.antientropy import ApReplica
 from system_under_test.core import BUGS, NodeCore
 from system_under_test.gateway import (
     BACKLOG_BUDGET,
-    MAX_FRAME,
     MAX_WS_MESSAGE,
     ClientFrame,
     CloseClient,
@@ -371,13 +370,6 @@ class NodeServer:
         try:
             self.feed(Opened(sid, os.urandom(16)))
             async for data in ws:
-                if len(data) > MAX_FRAME:
-                    log.warning("session %d: too-large: frame of %d bytes refused", sid, len(data))
-                    outbox.put(
-                        '{"t":"error","req":null,"code":"too-large","message":'
-                        f'"frames are limited to {MAX_FRAME} bytes; send smaller bodies"}}'
-                    )
-                    continue
                 self.feed(ClientFrame(sid, data))
         except ConnectionClosed as exc:
             if (exc.rcvd is not None and exc.rcvd.code == 1009) or (
@@ -416,6 +408,19 @@ class NodeServer:
         except ConnectionClosed:
             pass
 
+    async def _pump_peer(
+        self, ws: ServerConnection | ClientConnection, outbox: Outbox, who: str
+    ) -> None:
+        """Write a peer link's frames; a link whose reader stalls is closed (logged) and the
+        dialer redials. A link that closed ends the pump quietly."""
+        try:
+            await outbox.pump(ws)
+        except Stalled as exc:
+            log.warning("%s: closed %d, peer too slow: %s", who, CLOSE_SLOW, exc)
+            await close_hard(ws, CLOSE_SLOW, "peer too slow")
+        except ConnectionClosed:
+            pass
+
     async def _auth_deadline(self, sid: int, ws: ServerConnection) -> None:
         await asyncio.sleep(self.args.auth_timeout)
         session = self.core.gateway.sessions.get(sid)
@@ -439,7 +444,7 @@ class NodeServer:
             return
         ws.protocol.max_message_size = MAX_PEER_MESSAGE  # read per frame (websockets 17)
         outbox = Outbox(MAX_PEER_MESSAGE * 2, self.args.send_stall)
-        pump = asyncio.create_task(outbox.pump(ws))
+        pump = asyncio.create_task(self._pump_peer(ws, outbox, f"{where} ({peer})"))
         self.inbound[conn] = outbox
         try:
             async for data in ws:
@@ -453,9 +458,6 @@ class NodeServer:
         finally:
             pump.cancel()
             self.inbound.pop(conn, None)
-        if pump.done() and not pump.cancelled() and pump.exception() is not None:
-            log.warning("%s (%s) closed: %s", where, peer, pump.exception())
-            await close_hard(ws, CLOSE_SLOW, "peer too slow")
 
     async def _accept_peer(self, ws: ServerConnection) -> str:
         """The dialer's handshake: returns its name once it proved it holds the cluster secret."""
@@ -535,7 +537,7 @@ class NodeServer:
         outbox = Outbox(MAX_PEER_MESSAGE * 2, self.args.send_stall)
         self.links[peer] = outbox
         log.info("link to %s up", peer)
-        pump = asyncio.create_task(outbox.pump(ws))
+        pump = asyncio.create_task(self._pump_peer(ws, outbox, f"link to {peer}"))
         self.feed(LinkState(time.monotonic(), peer, True))
         try:
             async for data in ws:

@@ -25,6 +25,26 @@ class Entry:
     n: int = 0
 
 
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # entries per peer message, well under the peer frame limit
+
+
+def entry_size(entry: Entry) -> int:
+    """About how many bytes ``entry`` takes on the wire (its bodies dominate)."""
+    bodies = entry.data.get("bodies")
+    return 200 + (sum(len(b) + len(u) for u, b in bodies.items()) if bodies else 0)
+
+
+def fit(entries: list[Entry], limit: int = MAX_BATCH_BYTES) -> list[Entry]:
+    """The longest prefix of ``entries`` within ``limit`` bytes, and never empty when
+    ``entries`` is not (one entry is at most a client frame, far below the peer limit)."""
+    total = 0
+    for i, entry in enumerate(entries):
+        total += entry_size(entry)
+        if total > limit and i > 0:
+            return entries[:i]
+    return entries
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """What a client asks the cluster to store: a message (no seq yet) or acks."""

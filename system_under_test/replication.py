@@ -57,6 +57,7 @@ from system_under_test.records import (
     Submit,
     Tick,
     VoteReply,
+    fit,
 )
 from system_under_test.sequencer import Sequencer
 
@@ -369,7 +370,7 @@ class Replica:
         due = now - self.last_sent[peer] >= self.timing.heartbeat
         if not (force or due or (has_work and not self.inflight[peer] and not lazy)):
             return
-        entries = self.log[nxt - 1 : nxt - 1 + MAX_BATCH]
+        entries = fit(self.log[nxt - 1 : nxt - 1 + MAX_BATCH])
         prev = nxt - 1
         self.round += 1
         msg = AppendEntries(

@@ -326,6 +326,6 @@ def test_an_authenticated_peer_may_send_frames_larger_than_a_clients(lab: Lab):
     ws.recv(timeout=3)
     before = lab.count_in_log("n1", "peer n3: frame refused")
     ws.send(json.dumps({"t": "Nope", "pad": "x" * 600_000}))
-    wait_for(lambda: lab.count_in_log("n1", "peer n3: frame refused") > before, 3, "decoded")
+    wait_for(lambda: lab.count_in_log("n1", "peer n3: frame refused") > before, 10, "decoded")
     assert closed_code(ws, 0.5) is None, "the link was closed"
     ws.close()

@@ -18,6 +18,7 @@ from system_under_test.gateway import (
     ToClient,
 )
 from system_under_test.records import (
+    MAX_BATCH_BYTES,
     MSG,
     AppendEntries,
     Applied,
@@ -36,6 +37,8 @@ from system_under_test.records import (
     SendPeer,
     Submit,
     Tick,
+    entry_size,
+    fit,
 )
 
 PROV = keys.provision(["u1", "u2", "u3"], {"g1": ["u1", "u2", "u3"], "d": ["u1", "u2"]}, seed=3)
@@ -234,3 +237,29 @@ def test_acks_name_sender_and_id_and_only_pushed_messages_can_be_acked():
     assert [(f["from"], f["id"]) for f in frames(login(gw, 2, "u2"), "msg")] == [("u3", "same")]
     bad = gw.handle(ClientFrame(1, json.dumps({"t": "ack", "ids": ["same"], "req": 4})))
     assert frames(bad)[0]["code"] == "bad-frame" and frames(bad)[0]["req"] == 4
+
+
+def test_peer_batches_stay_under_the_byte_limit_yet_always_move():
+    big = [msg(f"b{i}", i + 1) for i in range(3)]
+    big = [Entry(1, MSG, {**e.data, "bodies": {"u2": "x" * 200_000}}) for e in big]
+    assert fit(big, limit=450_000) == big[:2]
+    assert fit(big[:1], limit=10) == big[:1], "one entry always goes"
+    a = ApReplica("n1", ["n2"])
+    for i in range(60):
+        data = {"id": f"m{i}", "conv": "d", "from": "u1", "bodies": {"u2": "x" * 250_000}}
+        a.handle(Submit(0.0, ClientOrigin(1, i), Request(MSG, data)))
+    [reply] = a.handle(FromPeer(1.0, "n2", Pull({}), conn=9))
+    sent = reply.msg.entries
+    assert 0 < len(sent) < 60 and sum(map(entry_size, sent)) <= MAX_BATCH_BYTES
+    assert [e.n for e in sent] == list(range(1, len(sent) + 1))
+
+
+def test_a_too_large_frame_is_refused_naming_its_request():
+    gw = gateway()
+    login(gw, 1, "u1")
+    frame = {"t": "send", "req": 3, "id": "big", "conv": "d", "bodies": {"u2": "x" * 300_000}}
+    [log, reply] = gw.handle(ClientFrame(1, json.dumps(frame)))
+    assert (reply.frame["code"], reply.frame["req"]) == ("too-large", 3)
+    assert "too-large" in log.text and "262144 bytes" in reply.frame["message"]
+    [_, unparsable] = gw.handle(ClientFrame(1, "x" * 300_000))
+    assert (unparsable.frame["code"], unparsable.frame["req"]) == ("too-large", None)
