@@ -14,16 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sut_attacks import (
-    Lab,
-    client_login,
-    closed_code,
-    peer_login,
-    raw,
-    send_quietly,
-    start_lab,
-    wait_for,
-)
 
 from system_under_test import wire
 from system_under_test.client import Delivery
@@ -33,6 +23,16 @@ from system_under_test.records import (
     Entry,
     Forward,
     Request,
+)
+from tests.helpers.sut_attacks import (
+    Lab,
+    client_login,
+    closed_code,
+    peer_login,
+    raw,
+    send_quietly,
+    start_lab,
+    wait_for,
 )
 
 pytestmark = pytest.mark.timeout(120)

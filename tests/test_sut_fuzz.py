@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sut_attacks import (
+
+from tests.helpers.sut_attacks import (
     HONEST_BOUND,
     Lab,
     client_login,
