@@ -17,6 +17,7 @@ import platform
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from harness.present.report import ReportError, render_report
 from harness.recorder import Recorder
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
+from nemesis.faults import FAULT_KINDS
 from nemesis.interface import Capabilities as NemesisCapabilities
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
@@ -61,7 +63,12 @@ class LiveCounts:
     fail: int = 0
     info: int = 0
     delivered: int = 0
-    fault: str = "none"
+    open_faults: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    @property
+    def fault(self) -> str:
+        """The faults in effect now, e.g. ``partition+latency``, or ``none``."""
+        return "+".join(sorted(self.open_faults.elements())) or "none"
 
     def observe(self, op: dict[str, Any]) -> None:
         f, kind = op["f"], op["type"]
@@ -70,7 +77,15 @@ class LiveCounts:
         elif f == "deliver":
             self.delivered += 1
         elif op["process"] == "nemesis" and kind == "invoke":
-            self.fault = f if f not in ("heal", "resume", "restart", "clear-latency") else "none"
+            if f in FAULT_KINDS:
+                self.open_faults[f] += 1
+            else:
+                undone = [k for k in FAULT_KINDS.values() if k.undo_f == f]
+                for fault in undone:
+                    if self.open_faults[fault.name]:
+                        self.open_faults[fault.name] -= 1
+                        break
+                self.open_faults += Counter()  # drops kinds that reached 0
 
 
 class RunError(SplitbrainError, RuntimeError):

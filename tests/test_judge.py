@@ -39,3 +39,22 @@ def test_a_clean_run_is_judged_once_with_one_availability_figure(tmp_path: Path)
     assert "availability" in results["stats"] and "availability" not in results["run"]
     without_scan = judge(folder, {"name": "t"}, io.StringIO())
     assert "leaked" not in without_scan["anomaly_counts"]
+
+
+def test_the_progress_line_names_every_fault_in_effect() -> None:
+    from harness.run import LiveCounts
+
+    counts = LiveCounts()
+
+    def nemesis(f: str) -> None:
+        counts.observe({"process": "nemesis", "type": "invoke", "f": f, "value": None})
+
+    nemesis("partition")
+    nemesis("latency")
+    assert counts.fault == "latency+partition"
+    nemesis("kill")
+    nemesis("heal")
+    assert counts.fault == "kill+latency"
+    nemesis("restart")
+    nemesis("clear-latency")
+    assert counts.fault == "none"
