@@ -303,7 +303,7 @@ def send_frame_like_drivers() -> str:
     prov = keys.provision(["u1", "u2"], {"d1": ["u1", "u2"]}, 1)
     box = keys.box_private_key(prov.secrets["u1"])
     body = f"m1-1 {random.getrandbits(64):016x}".encode()
-    sealed = crypto.seal(box, prov.directory.box_key("u2"), body, True)
+    sealed = crypto.seal(crypto.shared_box(box, prov.directory.box_key("u2")), body, True)
     frame = {"t": "send", "req": 1, "id": "m1-1", "conv": "d1", "digest": crypto.digest(body)}
     return json.dumps({**frame, "bodies": {"u2": sealed}})
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from nacl.public import Box
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -111,6 +112,8 @@ class ChatClient:
         self.request_timeout = request_timeout
         self._sign = signing_key(secret)
         self._box = box_private_key(secret)
+        self._boxes: dict[str, Box] = {}
+        self._recipients: dict[str, list[str]] = {}
         self._ws: ClientConnection | None = None
         self._node: str | None = None
         self._reader: asyncio.Task | None = None
@@ -128,7 +131,19 @@ class ChatClient:
 
     def recipients(self, conv: str) -> list[str]:
         """Members of ``conv`` other than this user."""
-        return [m for m in self.directory.members(conv) if m != self.user]
+        found = self._recipients.get(conv)
+        if found is None:
+            found = [m for m in self.directory.members(conv) if m != self.user]
+            self._recipients[conv] = found
+        return found
+
+    def _box_with(self, other: str) -> Box:
+        """The Box shared with ``other``, made once (its key derivation dominates a seal)."""
+        box = self._boxes.get(other)
+        if box is None:
+            box = crypto.shared_box(self._box, self.directory.box_key(other))
+            self._boxes[other] = box
+        return box
 
     # -- connecting ------------------------------------------------------------------------------
 
@@ -174,7 +189,7 @@ class ChatClient:
             nonce = bytes.fromhex(challenge["nonce"])
             sig = crypto.sign_challenge(self._sign, challenge["node"], nonce)
             auth = {"t": "auth", "user": self.user, "sig": sig, "have": list(self._unconfirmed)}
-            await ws.send(json.dumps(auth))
+            await ws.send(orjson.dumps(auth).decode())
             welcome = await self._recv(ws)
             if welcome.get("t") != "welcome":
                 raise AuthRefused(f"{name} refused {self.user}: {welcome.get('message')}")
@@ -187,7 +202,7 @@ class ChatClient:
         return name
 
     async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(ws.recv(), self.connect_timeout))
+        return orjson.loads(await asyncio.wait_for(ws.recv(), self.connect_timeout))
 
     async def close(self) -> None:
         """Close the connection (if any); pending requests end as if the connection dropped."""
@@ -215,12 +230,9 @@ class ChatClient:
         ws, node = self._ws, self._node
         if ws is None or node is None:
             raise SendRejected("not connected: call connect() first")
-        bodies = {
-            r: crypto.seal(self._box, self.directory.box_key(r), body, self.e2e)
-            for r in self.recipients(conv)
-        }
+        bodies = {r: crypto.seal(self._box_with(r), body, self.e2e) for r in self.recipients(conv)}
         req = next(self._reqs)
-        frame = json.dumps(
+        frame = orjson.dumps(
             {
                 "t": "send",
                 "req": req,
@@ -229,7 +241,7 @@ class ChatClient:
                 "digest": digest(body),
                 "bodies": bodies,
             }
-        )
+        ).decode()
         if len(frame) > MAX_FRAME:
             raise SendRejected(f"message too large ({len(frame)} bytes framed, max {MAX_FRAME})")
         try:
@@ -256,7 +268,8 @@ class ChatClient:
             raise ConnectionLost("not connected: call connect() first")
         req = next(self._reqs)
         try:
-            reply = await self._request(ws, req, json.dumps({"t": "sync", "req": req}), timeout)
+            frame = orjson.dumps({"t": "sync", "req": req}).decode()
+            reply = await self._request(ws, req, frame, timeout)
         except ConnectionClosed as exc:
             raise ConnectionLost(str(exc)) from None
         if reply.get("t") != "synced":
@@ -282,7 +295,7 @@ class ChatClient:
     async def _read(self, ws: ClientConnection, node: str) -> None:
         try:
             async for data in ws:
-                frame = json.loads(data)
+                frame = orjson.loads(data)
                 kind = frame.get("t")
                 if kind == "msg":
                     self._deliver(frame, node)
@@ -306,9 +319,7 @@ class ChatClient:
         sender = frame.get("from", "")
         plain = None
         if sender in self.directory.users and isinstance(frame.get("body"), str):
-            plain = crypto.open_body(
-                self._box, self.directory.box_key(sender), frame["body"], self.e2e
-            )
+            plain = crypto.open_body(self._box_with(sender), frame["body"], self.e2e)
         delivery = Delivery(
             id=frame["id"],
             conv=frame.get("conv", ""),
@@ -333,4 +344,4 @@ class ChatClient:
         ws = self._ws
         if ids and ws is not None:
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(json.dumps({"t": "ack", "ids": ids}))
+                await ws.send(orjson.dumps({"t": "ack", "ids": ids}).decode())
