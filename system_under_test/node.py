@@ -2,10 +2,11 @@
 
 One listening port serves clients (WebSocket path ``/client``), peers (``/peer``) and
 ``GET /status`` (JSON). Everything the node decides is decided by :class:`core.NodeCore`; this
-module only moves bytes, keeps time and writes SQLite. A node sends its own requests to a peer
-only on the connection it dialed to that peer's ``--peer`` address, and answers a peer's requests
-on the connection the peer dialed; keepalive pings close a link that went silent, and the dialer
-then redials.
+module only moves bytes, keeps time and writes SQLite (group commit: one transaction per turn of
+the event loop, committed before any frame of that turn leaves the node). A node sends its own
+requests to a peer only on the connection it dialed to that peer's ``--peer`` address, and
+answers a peer's requests on the connection the peer dialed; keepalive pings close a link that
+went silent, and the dialer then redials.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -143,6 +145,15 @@ class Outbox:
             await ws.send(data)
 
 
+@dataclass(frozen=True)
+class Closing:
+    """A client session to close once the frames before it are out."""
+
+    entry: tuple[ServerConnection, Outbox]
+    code: int
+    reason: str
+
+
 class NodeServer:
     """Carries out the core's actions: sockets, timers and the SQLite file."""
 
@@ -175,6 +186,8 @@ class NodeServer:
         self.links: dict[str, Outbox | None] = dict.fromkeys(peers)
         self.ids = itertools.count(1)
         self.stopping = asyncio.Event()
+        self.held: list[tuple[Outbox, str | bytes] | tuple[None, Closing]] = []
+        self.flush_due = False
         log.info(
             "%s starting: mode=%s bugs=%s e2e=%s log=%d commit=%d epoch=%d",
             args.name,
@@ -189,20 +202,26 @@ class NodeServer:
     # -- the core --------------------------------------------------------------------------------
 
     def feed(self, event) -> None:
-        """Run one event through the core and carry out its actions in order."""
+        """Run one event through the core and carry out its actions in order.
+
+        Saves go into the store's open transaction; frames and closes wait in ``held`` while a
+        save is not committed, and :meth:`flush` (at the next turn of the event loop, once for
+        every event of this turn) commits, then lets them out in order. So no frame leaves before
+        what it depends on is durable, and a burst of requests costs one commit.
+        """
         for action in self.core.handle(event, time.monotonic()):
             if isinstance(action, ToClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
-                    entry[1].put(json.dumps(action.frame, separators=(",", ":")))
+                    self._send(entry[1], orjson.dumps(action.frame).decode())
             elif isinstance(action, SendPeer):
                 outbox = self.links.get(action.peer)
                 if outbox is not None:
-                    outbox.put(wire.encode(action.msg))
+                    self._send(outbox, wire.encode(action.msg))
             elif isinstance(action, ReplyConn):
                 outbox = self.inbound.get(action.conn)
                 if outbox is not None:
-                    outbox.put(wire.encode(action.msg))
+                    self._send(outbox, wire.encode(action.msg))
             elif isinstance(action, SaveEntries):
                 self.store.save_entries(action.start, action.entries)
             elif isinstance(action, SaveMeta):
@@ -212,11 +231,31 @@ class NodeServer:
             elif isinstance(action, CloseClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
-                    asyncio.get_running_loop().create_task(
-                        self._close_later(entry, action.code, action.reason)
-                    )
+                    self.held.append((None, Closing(entry, action.code, action.reason)))
             elif isinstance(action, Log):
                 log.log(logging.WARNING if action.level == "warning" else logging.INFO, action.text)
+        if (self.held or self.store.dirty) and not self.flush_due:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def _send(self, outbox: Outbox, data: str | bytes) -> None:
+        if self.held or self.store.dirty:
+            self.held.append((outbox, data))
+        else:
+            outbox.put(data)
+
+    def flush(self) -> None:
+        """Commit the open transaction, then let out the frames and closes held for it."""
+        self.flush_due = False
+        self.store.commit()
+        held, self.held = self.held, []
+        for outbox, item in held:
+            if outbox is not None:
+                outbox.put(item)
+            elif isinstance(item, Closing):
+                asyncio.get_running_loop().create_task(
+                    self._close_later(item.entry, item.code, item.reason)
+                )
 
     async def _close_later(self, entry: tuple[ServerConnection, Outbox], code: int, reason: str):
         ws, outbox = entry
