@@ -60,6 +60,7 @@ from system_under_test.replication import Replica, Timing
 from system_under_test.store import Store
 
 TICK = 0.02
+PEER_BATCH_BYTES = 1024 * 1024  # peer messages joined into one frame, up to about this size
 MAX_WS_MESSAGE = 16 * 1024 * 1024
 QUEUE_LIMIT = 10_000
 
@@ -239,23 +240,27 @@ class NodeServer:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def _send(self, outbox: Outbox, data: str | bytes) -> None:
-        if self.held or self.store.dirty:
-            self.held.append((outbox, data))
-        else:
-            outbox.put(data)
+        self.held.append((outbox, data))
 
     def flush(self) -> None:
-        """Commit the open transaction, then let out the frames and closes held for it."""
+        """Commit the open transaction, then let out the frames and closes held for it, each
+        connection's in order; a peer link's messages go as one frame (:func:`wire.batch`)."""
         self.flush_due = False
         self.store.commit()
         held, self.held = self.held, []
+        to_peers: dict[Outbox, list[bytes]] = {}
         for outbox, item in held:
-            if outbox is not None:
+            if isinstance(item, bytes):
+                to_peers.setdefault(outbox, []).append(item)
+            elif outbox is not None:
                 outbox.put(item)
             elif isinstance(item, Closing):
                 asyncio.get_running_loop().create_task(
                     self._close_later(item.entry, item.code, item.reason)
                 )
+        for outbox, frames in to_peers.items():
+            for part in split_by_size(frames, PEER_BATCH_BYTES):
+                outbox.put(wire.batch(part))
 
     async def _close_later(self, entry: tuple[ServerConnection, Outbox], code: int, reason: str):
         ws, outbox = entry
@@ -322,11 +327,12 @@ class NodeServer:
             peer = hello["from"]
             async for data in ws:
                 try:
-                    msg = wire.decode(data)
+                    msgs = wire.decode_frame(data)
                 except ValueError as exc:
                     log.warning("peer %s: %s", peer, exc)
                     continue
-                self.feed(FromPeer(time.monotonic(), peer, msg, conn))
+                for msg in msgs:
+                    self.feed(FromPeer(time.monotonic(), peer, msg, conn))
         except (ConnectionClosed, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.info("inbound peer connection %d ended: %s", conn, exc)
         finally:
@@ -355,7 +361,8 @@ class NodeServer:
                     self.feed(LinkState(time.monotonic(), peer, True))
                     try:
                         async for data in ws:
-                            self.feed(FromPeer(time.monotonic(), peer, wire.decode(data), None))
+                            for msg in wire.decode_frame(data):
+                                self.feed(FromPeer(time.monotonic(), peer, msg, None))
                     finally:
                         self.links[peer] = None
                         pump.cancel()
@@ -402,6 +409,19 @@ class NodeServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 3)
         self.store.close()
+
+
+def split_by_size(frames: list[bytes], limit: int) -> list[list[bytes]]:
+    """``frames`` in order, cut into runs of at most about ``limit`` bytes (at least one each)."""
+    parts: list[list[bytes]] = [[]]
+    size = 0
+    for frame in frames:
+        if parts[-1] and size + len(frame) > limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(frame)
+        size += len(frame)
+    return parts
 
 
 def setup_logging(path: Path | None) -> None:

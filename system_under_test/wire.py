@@ -1,4 +1,9 @@
-"""Peer messages to bytes and back (orjson). Decoding raises ValueError on anything malformed."""
+"""Peer messages to bytes and back (orjson). Decoding raises ValueError on anything malformed.
+
+A peer frame holds one message (a JSON object) or, when a node had several for the same link in
+one turn of its event loop, a batch of them in order (a JSON array of those objects): one frame
+and one write instead of many. :func:`decode_frame` reads either.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +49,30 @@ def encode(msg: r.PeerMessage) -> bytes:
     return orjson.dumps(fields)
 
 
+def batch(encoded: list[bytes]) -> bytes:
+    """One frame carrying messages made by :func:`encode`, in order."""
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
+
+
 def decode(data: bytes | str) -> r.PeerMessage:
     try:
-        fields = orjson.loads(data)
+        return _message(orjson.loads(data))
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"malformed peer message: {exc}") from None
+
+
+def decode_frame(data: bytes | str) -> list[r.PeerMessage]:
+    """The messages of one frame (one message, or a :func:`batch`); ValueError when any part is
+    malformed, so a frame is taken whole or not at all."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"malformed peer message: {exc}") from None
+    return [_message(f) for f in parsed] if isinstance(parsed, list) else [_message(parsed)]
+
+
+def _message(fields: Any) -> r.PeerMessage:
+    try:
         cls = _TYPES[fields.pop("t")]
         if "entries" in fields:
             fields["entries"] = [entry_from(e) for e in fields["entries"]]
@@ -55,5 +81,5 @@ def decode(data: bytes | str) -> r.PeerMessage:
         if "result" in fields:
             fields["result"] = r.Result(**fields["result"])
         return cls(**fields)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"malformed peer message: {exc}") from None
