@@ -551,7 +551,8 @@ class Replica:
             self.waiting_since[index] = now
         for peer in self.peers:
             self._replicate(peer, now)
-        self._advance_commit()
+        if self.quorum == 1:  # otherwise no peer holds the new entry yet: replies commit it
+            self._advance_commit()
 
     def _read_barrier(self, now: float, origin: Origin) -> None:
         """Answer once office is confirmed after now and everything committed before is
