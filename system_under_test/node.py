@@ -205,24 +205,24 @@ class NodeServer:
     def feed(self, event) -> None:
         """Run one event through the core and carry out its actions in order.
 
-        Saves go into the store's open transaction; frames and closes wait in ``held`` while a
-        save is not committed, and :meth:`flush` (at the next turn of the event loop, once for
-        every event of this turn) commits, then lets them out in order. So no frame leaves before
-        what it depends on is durable, and a burst of requests costs one commit.
+        Saves go into the store's open transaction; frames and closes wait in ``held`` until
+        :meth:`flush` (at the next turn of the event loop, once for every event of this turn)
+        commits, then lets them out in order. So no frame leaves before what it depends on is
+        durable, a burst of requests costs one commit, and a peer gets one frame per turn.
         """
         for action in self.core.handle(event, time.monotonic()):
             if isinstance(action, ToClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
-                    self._send(entry[1], orjson.dumps(action.frame).decode())
+                    self.held.append((entry[1], orjson.dumps(action.frame).decode()))
             elif isinstance(action, SendPeer):
                 outbox = self.links.get(action.peer)
                 if outbox is not None:
-                    self._send(outbox, wire.encode(action.msg))
+                    self.held.append((outbox, wire.encode(action.msg)))
             elif isinstance(action, ReplyConn):
                 outbox = self.inbound.get(action.conn)
                 if outbox is not None:
-                    self._send(outbox, wire.encode(action.msg))
+                    self.held.append((outbox, wire.encode(action.msg)))
             elif isinstance(action, SaveEntries):
                 self.store.save_entries(action.start, action.entries)
             elif isinstance(action, SaveMeta):
@@ -238,9 +238,6 @@ class NodeServer:
         if (self.held or self.store.dirty) and not self.flush_due:
             self.flush_due = True
             asyncio.get_running_loop().call_soon(self.flush)
-
-    def _send(self, outbox: Outbox, data: str | bytes) -> None:
-        self.held.append((outbox, data))
 
     def flush(self) -> None:
         """Commit the open transaction, then let out the frames and closes held for it, each
