@@ -287,12 +287,17 @@ class ChatClient:
     async def _request(
         self, ws: ClientConnection, req: int, frame: str, timeout: float | None = None
     ) -> dict[str, Any]:
-        fut = asyncio.get_running_loop().create_future()
+        """Send ``frame`` and wait for the reply to ``req``; TimeoutError after ``timeout``
+        (counted from before the send). One timer per request, no extra future or task."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self._pending[req] = fut
+        timer = loop.call_later(timeout or self.request_timeout, _time_out, fut)
         try:
             await ws.send(frame)
-            return await asyncio.wait_for(fut, timeout or self.request_timeout)
+            return await fut
         finally:
+            timer.cancel()
             self._pending.pop(req, None)
 
     # -- incoming --------------------------------------------------------------------------------
@@ -350,3 +355,8 @@ class ChatClient:
         if ids and ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(orjson.dumps({"t": "ack", "ids": ids}).decode())
+
+
+def _time_out(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
