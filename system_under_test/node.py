@@ -148,7 +148,7 @@ class NodeServer:
 
     def __init__(self, args: NodeArgs) -> None:
         self.args = args
-        self.store = Store(args.db)
+        self.store = Store(args.db, durable="ack-before-fsync" not in args.bugs)
         loaded = self.store.load()
         directory = load_directory(args.users)
         gateway = Gateway(args.name, args.mode, directory, e2e=args.e2e, bugs=args.bugs)

@@ -1,7 +1,10 @@
 """The replica's durable state in one SQLite file: epoch, vote, the log and the commit index.
 
-Each save is one transaction in WAL mode with ``synchronous=NORMAL``: what a save returned from
-survives the process being killed (-9), which is the crash the harness makes.
+Each save is one transaction in WAL mode with ``synchronous=FULL``: the WAL is fsynced before a
+save returns, so what a save returned from survives both ``kill -9`` and a power loss (the
+``power-loss`` fault, which drops whatever was not fsynced). ``durable=False`` is the
+``ack-before-fsync`` bug: ``synchronous=OFF``, nothing is ever fsynced, and a power loss erases
+entries the node already acknowledged.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ class Loaded:
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, durable: bool = True) -> None:
         self.db = sqlite3.connect(str(path))
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self.db.executescript(SCHEMA)
 
     def load(self) -> Loaded:
