@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nemesis import partitions
+from nemesis import partitions, power
 from nemesis.catalogue import check_partition_mode
 from nemesis.interface import Target, proxy_name
 from nemesis.partitions import Link
@@ -159,6 +159,10 @@ class Nemesis:
             ms, jitter = int(step.params["ms"]), int(step.params.get("jitter", 0))
             await self.latency(links, ms, jitter)
             return lambda: self.clear_latency(links)
+        if step.kind == "power-loss":
+            hit = power.check_params(step.params, nodes)
+            await self.power_loss(hit)
+            return lambda: self._restart_all(hit)
         raise ValueError(f"unknown fault kind {step.kind!r}")
 
     async def _partition(
@@ -229,6 +233,17 @@ class Nemesis:
     async def restart(self, node: str) -> bool:
         killed, fn = self.in_effect.killed, self.target.restart
         return await self._undo("restart", {"nodes": [node]}, killed, {node}, fn, node)
+
+    async def power_loss(self, nodes: list[str]) -> bool:
+        """Kill ``nodes`` and drop their un-fsynced writes (:func:`nemesis.power.cut_power`)."""
+        killed, fn = self.in_effect.killed, power.cut_power
+        return await self._apply(
+            "power-loss", {"nodes": nodes}, killed, set(nodes), fn, self.target, nodes
+        )
+
+    async def _restart_all(self, nodes: list[str]) -> None:
+        for node in nodes:
+            await self.restart(node)
 
     async def pause(self, node: str) -> bool:
         paused, fn = self.in_effect.paused, self.target.pause

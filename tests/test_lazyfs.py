@@ -15,19 +15,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from nemesis.lazyfs import LazyFS, LazyFSError, missing_requirements, mount
+from nemesis.lazyfs import LazyFS, LazyFSError, mount
 from nemesis.lazyfs.model import LazyTree
 
 
 @pytest.fixture
-def lazy(tmp_path: Path) -> Iterator[LazyFS]:
-    """A lazyfs mount; skips on a laptop without FUSE, fails in CI (setup.sh installs it)."""
-    missing = missing_requirements()
-    if missing:
-        reason = f"FUSE unavailable: {'; '.join(missing)}; run scripts/setup.sh as root"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+def lazy(tmp_path: Path, fuse_available: None) -> Iterator[LazyFS]:
+    """A lazyfs mount on a fresh backing directory, unmounted after the test."""
     with mount(tmp_path / "disk", tmp_path / "mnt") as fs:
         yield fs
     assert not os.path.ismount(tmp_path / "mnt")
@@ -78,9 +72,9 @@ def test_unlink_and_rename_are_lost_unless_the_directory_is_synced(lazy: LazyFS)
     assert (mnt / "c").read_bytes() == b"B"
 
 
-def test_clean_unmount_writes_everything_to_the_backing_directory(tmp_path: Path) -> None:
-    if missing_requirements():
-        pytest.skip("FUSE unavailable") if not os.environ.get("CI") else pytest.fail("no FUSE")
+def test_clean_unmount_writes_everything_to_the_backing_directory(
+    tmp_path: Path, fuse_available: None
+) -> None:
     with mount(tmp_path / "disk", tmp_path / "mnt") as fs:
         (fs.mountpoint / "sub").mkdir()
         _write(fs.mountpoint / "sub" / "f", b"unsynced", sync=False)
@@ -128,12 +122,12 @@ def test_sqlite_with_synchronous_off_loses_recent_commits(lazy: LazyFS) -> None:
         db.close()
 
 
-def test_mount_reports_a_missing_backing_parent_clearly(tmp_path: Path) -> None:
-    if missing_requirements():
-        pytest.skip("FUSE unavailable") if not os.environ.get("CI") else pytest.fail("no FUSE")
+def test_mount_reports_a_backing_directory_it_cannot_create(
+    tmp_path: Path, fuse_available: None
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises((LazyFSError, OSError)):
+    with pytest.raises(LazyFSError, match=r"cannot create the lazyfs backing directory .*/disk"):
         mount(blocker / "disk", tmp_path / "mnt")
     assert not os.path.ismount(tmp_path / "mnt")
 

@@ -135,10 +135,13 @@ def mount(backing: Path | str, mountpoint: Path | str, timeout: float = 15.0) ->
     if missing:
         raise LazyFSError(f"cannot mount lazyfs: missing {'; '.join(missing)}. {INSTALL_HINT}")
     backing, mountpoint = Path(backing).resolve(), Path(mountpoint).resolve()
-    backing.mkdir(parents=True, exist_ok=True)
     if os.path.ismount(mountpoint) or _stale(mountpoint):
         _lazy_unmount(mountpoint)
-    mountpoint.mkdir(parents=True, exist_ok=True)
+    for what, path in (("backing directory", backing), ("mount point", mountpoint)):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LazyFSError(f"cannot create the lazyfs {what} {path}: {exc}") from exc
     workdir = Path(tempfile.mkdtemp(prefix="lazyfs-"))
     control, log = workdir / "control.sock", workdir / "lazyfs.log"
     argv = [sys.executable, "-m", "nemesis.lazyfs", str(backing), str(mountpoint)]
