@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from nemesis.lazyfs import LazyFS, LazyFSError, mount
+from nemesis.lazyfs import LazyFS, LazyFSError, leftover_mounts, mount, unmount_leftovers
 from nemesis.lazyfs.model import LazyTree
 
 
@@ -130,6 +130,17 @@ def test_mount_reports_a_backing_directory_it_cannot_create(
     with pytest.raises(LazyFSError, match=r"cannot create the lazyfs backing directory .*/disk"):
         mount(blocker / "disk", tmp_path / "mnt")
     assert not os.path.ismount(tmp_path / "mnt")
+
+
+def test_leftover_mounts_are_found_and_unmounted(tmp_path: Path, fuse_available: None) -> None:
+    fs = mount(tmp_path / "disk", tmp_path / "mnt")  # no ``with``: as a crashed harness leaves it
+    try:
+        assert fs.mountpoint in leftover_mounts()
+        assert unmount_leftovers(under=tmp_path) == [fs.mountpoint]
+        assert not os.path.ismount(fs.mountpoint)
+        fs.process.wait(10)
+    finally:
+        fs.unmount()
 
 
 # ----------------------------------------------------------------- the model, by property

@@ -6,6 +6,20 @@ stay in the FUSE process's memory until a file or directory is synced (see
 is the power loss; a clean unmount writes everything out. Start one with :func:`mount`.
 """
 
-from nemesis.lazyfs.mount import LazyFS, LazyFSError, missing_requirements, mount
+from nemesis.lazyfs.mount import (
+    LazyFS,
+    LazyFSError,
+    leftover_mounts,
+    missing_requirements,
+    mount,
+    unmount_leftovers,
+)
 
-__all__ = ["LazyFS", "LazyFSError", "missing_requirements", "mount"]
+__all__ = [
+    "LazyFS",
+    "LazyFSError",
+    "leftover_mounts",
+    "missing_requirements",
+    "mount",
+    "unmount_leftovers",
+]

@@ -32,6 +32,7 @@ from nemesis.lazyfs.model import FsError, LazyTree
 
 T = TypeVar("T")
 log = logging.getLogger("lazyfs")
+FSNAME_PREFIX = "lazyfs:"  # the mount's source in /proc/mounts, so leftovers can be found
 
 INSTALL_HINT = (
     "lazyfs needs /dev/fuse, libfuse3 and fusermount3 (Debian: apt-get install fuse3) and the "
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "attr_timeout": 0,
         "entry_timeout": 0,
         "negative_timeout": 0,
-        "fsname": f"lazyfs:{args.backing}",
+        "fsname": f"{FSNAME_PREFIX}{args.backing}",
     }
     if os.geteuid() == 0:
         options["allow_other"] = True

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from nemesis.lazyfs.fs import INSTALL_HINT
+from nemesis.lazyfs.fs import FSNAME_PREFIX, INSTALL_HINT
 
 
 class LazyFSError(RuntimeError):
@@ -160,6 +160,30 @@ def mount(backing: Path | str, mountpoint: Path | str, timeout: float = 15.0) ->
         fs.unmount(timeout=2.0)
         raise
     return fs
+
+
+def leftover_mounts(mounts: Path = Path("/proc/mounts")) -> list[Path]:
+    """Mount points of lazyfs mounts on this machine (a crashed harness leaves them behind)."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[0].startswith(FSNAME_PREFIX) and "fuse" in fields[2]:
+            found.append(Path(fields[1].replace("\\040", " ")))
+    return found
+
+
+def unmount_leftovers(under: Path | None = None) -> list[Path]:
+    """Lazily unmount every lazyfs mount left behind (only those below ``under`` if given);
+    return their mount points. Each one's FUSE process then exits by itself."""
+    root = Path(under).resolve() if under is not None else None
+    found = [m for m in leftover_mounts() if root is None or m.is_relative_to(root)]
+    for mountpoint in found:
+        _lazy_unmount(mountpoint)
+    return found
 
 
 def _stale(mountpoint: Path) -> bool:
