@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from nemesis.schedule import FaultStep, Schedule
 from system_under_test.client import ChatClient, Delivery
 from system_under_test.launcher import LocalCluster, free_base_port, local_specs, provision_users
 from system_under_test.records import MSG
+from system_under_test.store import Store
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 
@@ -95,6 +98,53 @@ def test_a_cluster_without_lazyfs_is_not_killed_and_the_fault_is_info() -> None:
     ops = _run_power_loss_step(target)
     assert ops[1][:2] == ("info", "power-loss")
     assert target.calls == [("restart", "n1"), ("restart", "n3")]  # heal restarts, harmlessly
+
+
+# ----------------------------------------------------------------- the store on lazyfs
+
+
+def _saves_then_killed(db: Path, calls: str, durable: bool = True) -> None:
+    """Run store saves in a child that then dies without closing the store, as kill -9 does."""
+    code = (
+        "import os, sys\n"
+        "from system_under_test.records import Entry, MSG\n"
+        "from system_under_test.store import Store\n"
+        "def e(i): return Entry(1, MSG, {'id': f'm{i}', 'conv': 'g1', 'seq': i})\n"
+        f"store = Store(sys.argv[1], durable={durable})\n{calls}\nos._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
+
+
+def _ids(db: Path) -> tuple[list[str], int]:
+    store = Store(db)
+    try:
+        loaded = store.load()
+    finally:
+        store.close()
+    return [e.data["id"] for e in loaded.log], loaded.commit
+
+
+def test_the_store_keeps_what_it_saved_and_its_commit_index_rides_on_the_next_save(
+    tmp_path: Path, fuse_available: None
+) -> None:
+    with LazyDisks(tmp_path) as disks:
+        db = disks.mount("n1") / "n1.sqlite"
+        _saves_then_killed(db, "store.save_entries(1, [e(1)]); store.save_commit(1)")
+        disks.lose_unsynced("n1")
+        assert _ids(db) == (["m1"], 0)  # the commit index was not fsynced on its own
+        _saves_then_killed(db, "store.save_commit(1); store.save_entries(2, [e(2)])")
+        disks.lose_unsynced("n1")
+        assert _ids(db) == (["m1", "m2"], 1)  # the next save's fsync carried it
+
+
+def test_the_ack_before_fsync_store_loses_what_it_saved(
+    tmp_path: Path, fuse_available: None
+) -> None:
+    with LazyDisks(tmp_path) as disks:
+        db = disks.mount("n1") / "n1.sqlite"
+        _saves_then_killed(db, "store.save_entries(1, [e(1), e(2)])", durable=False)
+        assert disks.lose_unsynced("n1") > 0
+        assert _ids(db) == ([], 0)
 
 
 # ----------------------------------------------------------------- a real cluster on lazyfs
