@@ -12,7 +12,7 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 bash scripts/install-toxiproxy.sh
 # lazyfs (the power-loss fault) needs libfuse3 and fusermount3; install them only when missing.
-if ! command -v fusermount3 >/dev/null || ! ldconfig -p | grep -q 'libfuse3\.so\.3'; then
+if ! command -v fusermount3 >/dev/null || ! ldconfig -p | grep 'libfuse3\.so\.3' >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "setup: installing fuse3 (libfuse3 and fusermount3) for the power-loss fault"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null
