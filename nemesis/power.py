@@ -70,17 +70,26 @@ def check_params(params: Mapping[str, Any], nodes: Sequence[str]) -> list[str]:
     return list(hit)
 
 
+def supported(target: object) -> bool:
+    """Whether ``target`` can lose power (its backend mounted the data directories on lazyfs)."""
+    return callable(getattr(target, "lose_unsynced", None))
+
+
+def unsupported_reason(target: object) -> str:
+    return (
+        f"{type(target).__name__} cannot lose power: its nodes' data directories are not on "
+        "lazyfs (the backend must mount them with nemesis.power.LazyDisks)"
+    )
+
+
 def cut_power(target: PowerTarget, nodes: Sequence[str]) -> dict[str, int]:
     """Kill every node of ``nodes``, then drop each one's un-synced writes.
 
     Returns what each node's disk dropped. The nodes stay down: restart them to undo. Raises
     ``TypeError`` before killing anything when the target's data directories are not on lazyfs.
     """
-    if not callable(getattr(target, "lose_unsynced", None)):
-        raise TypeError(
-            f"{type(target).__name__} cannot lose power: its nodes' data directories are not on "
-            "lazyfs (the backend must mount them with nemesis.power.LazyDisks)"
-        )
+    if not supported(target):
+        raise TypeError(unsupported_reason(target))
     for node in nodes:
         target.kill(node)
     return {node: target.lose_unsynced(node) for node in nodes}

@@ -97,7 +97,7 @@ class Nemesis:
         When ``stop`` is set, run heals what is in effect and returns. When the task is cancelled
         (Ctrl-C) faults stay in effect: call :meth:`heal_all` afterwards, in any case.
         Raises ``ValueError`` before any fault when the schedule was made for other nodes or
-        client groups than the target's.
+        client groups than the target's, or has power-loss faults the target cannot make.
         """
         cluster = (tuple(self.target.nodes), tuple(self.target.client_groups))
         if (schedule.nodes, schedule.client_groups) != cluster:
@@ -105,6 +105,10 @@ class Nemesis:
                 f"the schedule is for nodes {list(schedule.nodes)} and client groups "
                 f"{list(schedule.client_groups)}, but the cluster has {list(cluster[0])} and "
                 f"{list(cluster[1])}: replay it with the same node count and client groups"
+            )
+        if any(s.kind == "power-loss" for s in schedule.steps) and not power.supported(self.target):
+            raise ValueError(
+                f"the schedule has power-loss faults but {power.unsupported_reason(self.target)}"
             )
         loop = asyncio.get_running_loop()
         start = loop.time()

@@ -93,11 +93,14 @@ def test_the_runner_kills_all_then_drops_then_restarts() -> None:
     ]
 
 
-def test_a_cluster_without_lazyfs_is_not_killed_and_the_fault_is_info() -> None:
+def test_a_cluster_without_lazyfs_is_refused_before_any_fault() -> None:
     target = Recorded(lazy=False)
-    ops = _run_power_loss_step(target)
-    assert ops[1][:2] == ("info", "power-loss")
-    assert target.calls == [("restart", "n1"), ("restart", "n3")]  # heal restarts, harmlessly
+    with pytest.raises(ValueError, match="power-loss faults but Recorded cannot lose power"):
+        _run_power_loss_step(target)
+    assert target.calls == []
+    with pytest.raises(TypeError, match="not on lazyfs"):
+        cut_power(target, ["n1"])
+    assert target.calls == []
 
 
 # ----------------------------------------------------------------- the store on lazyfs
