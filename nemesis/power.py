@@ -71,8 +71,10 @@ def check_params(params: Mapping[str, Any], nodes: Sequence[str]) -> list[str]:
 
 
 def supported(target: object) -> bool:
-    """Whether ``target`` can lose power (its backend mounted the data directories on lazyfs)."""
-    return callable(getattr(target, "lose_unsynced", None))
+    """Whether ``target`` can lose power: it has ``lose_unsynced`` and, when it says so with a
+    ``can_lose_power`` attribute, its backend did mount the data directories on lazyfs."""
+    has_method = callable(getattr(target, "lose_unsynced", None))
+    return has_method and bool(getattr(target, "can_lose_power", True))
 
 
 def unsupported_reason(target: object) -> str:
