@@ -38,8 +38,7 @@ class Store:
     def __init__(self, path: str | Path, durable: bool = True) -> None:
         self.db = sqlite3.connect(str(path))
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.synchronous = "FULL" if durable else "OFF"
-        self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self.db.executescript(SCHEMA)
 
     def load(self) -> Loaded:
@@ -70,15 +69,8 @@ class Store:
             self.db.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def save_commit(self, index: int) -> None:
-        """Not fsynced: the next save's WAL fsync carries it. A commit index lost to a power loss
-        is only lower than it was (entries are synced first), and a lower one is safe: the
-        entries above it are committed again by the next primary."""
-        self.db.execute("PRAGMA synchronous=OFF")
-        try:
-            with self.db:
-                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('commit', ?)", (str(index),))
-        finally:
-            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('commit', ?)", (str(index),))
 
     def close(self) -> None:
         self.db.close()
