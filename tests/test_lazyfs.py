@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +133,35 @@ def test_mount_reports_a_backing_directory_it_cannot_create(
     with pytest.raises(LazyFSError, match=r"cannot create the lazyfs backing directory .*/disk"):
         mount(blocker / "disk", tmp_path / "mnt")
     assert not os.path.ismount(tmp_path / "mnt")
+
+
+def test_a_killed_harness_takes_its_mount_down_cleanly(
+    tmp_path: Path, fuse_available: None
+) -> None:
+    code = (
+        "import os, sys, time\n"
+        "from nemesis.lazyfs import mount\n"
+        "fs = mount(sys.argv[1], sys.argv[2])\n"
+        "open(os.path.join(sys.argv[2], 'f'), 'w').write('unsynced')\n"
+        "print(fs.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    harness = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "disk"), str(tmp_path / "mnt")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fuse_pid = int(harness.stdout.readline())
+    finally:
+        harness.kill()
+        harness.wait()
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{fuse_pid}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.ismount(tmp_path / "mnt")
+    assert (tmp_path / "disk" / "f").read_text() == "unsynced"  # the clean unmount synced it
 
 
 def test_leftover_mounts_are_found_and_unmounted(tmp_path: Path, fuse_available: None) -> None:

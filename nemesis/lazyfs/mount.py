@@ -4,15 +4,20 @@
 session, returns once the mount serves requests, and on leaving the block (normally, on an error
 or on Ctrl-C) unmounts it: cleanly first (which makes every change durable in ``backing``), lazily
 (``fusermount3 -uz`` / ``umount -l``) if it is busy, killing the FUSE process as a last resort.
+If the harness itself is killed, the FUSE process gets SIGTERM and unmounts cleanly (Linux's
+parent-death signal follows the thread that called :func:`mount`: call it from a thread that
+lives as long as the mount, such as the main thread).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from nemesis.lazyfs.fs import FSNAME_PREFIX, INSTALL_HINT
+from nemesis.orphans import die_with_parent
 
 
 class LazyFSError(RuntimeError):
@@ -152,6 +158,7 @@ def mount(backing: Path | str, mountpoint: Path | str, timeout: float = 15.0) ->
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),
         )
     fs = LazyFS(backing, mountpoint, control, process, log)
     try:
