@@ -15,6 +15,8 @@ KINDS: Mapping[str, str] = MappingProxyType(
         "kill": "kill -9 one node (the primary or a random one), then restart it",
         "pause": "SIGSTOP one node (the primary or a random one), then resume it",
         "latency": "add latency with jitter on every link of one node, then clear it",
+        "power-loss": "kill -9 one node, a minority or all nodes and drop every write they did "
+        "not fsync (data directories on lazyfs), then restart them",
     }
 )
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nemesis import partitions
+from nemesis import partitions, power
 from nemesis.catalogue import check_partition_mode
 from nemesis.interface import Target, proxy_name
 from nemesis.partitions import Link
@@ -97,7 +97,7 @@ class Nemesis:
         When ``stop`` is set, run heals what is in effect and returns. When the task is cancelled
         (Ctrl-C) faults stay in effect: call :meth:`heal_all` afterwards, in any case.
         Raises ``ValueError`` before any fault when the schedule was made for other nodes or
-        client groups than the target's.
+        client groups than the target's, or has power-loss faults the target cannot make.
         """
         cluster = (tuple(self.target.nodes), tuple(self.target.client_groups))
         if (schedule.nodes, schedule.client_groups) != cluster:
@@ -105,6 +105,10 @@ class Nemesis:
                 f"the schedule is for nodes {list(schedule.nodes)} and client groups "
                 f"{list(schedule.client_groups)}, but the cluster has {list(cluster[0])} and "
                 f"{list(cluster[1])}: replay it with the same node count and client groups"
+            )
+        if any(s.kind == "power-loss" for s in schedule.steps) and not power.supported(self.target):
+            raise ValueError(
+                f"the schedule has power-loss faults but {power.unsupported_reason(self.target)}"
             )
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -159,6 +163,10 @@ class Nemesis:
             ms, jitter = int(step.params["ms"]), int(step.params.get("jitter", 0))
             await self.latency(links, ms, jitter)
             return lambda: self.clear_latency(links)
+        if step.kind == "power-loss":
+            hit = power.check_params(step.params, nodes)
+            await self.power_loss(hit)
+            return lambda: self._restart_all(hit)
         raise ValueError(f"unknown fault kind {step.kind!r}")
 
     async def _partition(
@@ -229,6 +237,17 @@ class Nemesis:
     async def restart(self, node: str) -> bool:
         killed, fn = self.in_effect.killed, self.target.restart
         return await self._undo("restart", {"nodes": [node]}, killed, {node}, fn, node)
+
+    async def power_loss(self, nodes: list[str]) -> bool:
+        """Kill ``nodes`` and drop their un-fsynced writes (:func:`nemesis.power.cut_power`)."""
+        killed, fn = self.in_effect.killed, power.cut_power
+        return await self._apply(
+            "power-loss", {"nodes": nodes}, killed, set(nodes), fn, self.target, nodes
+        )
+
+    async def _restart_all(self, nodes: list[str]) -> None:
+        for node in nodes:
+            await self.restart(node)
 
     async def pause(self, node: str) -> bool:
         paused, fn = self.in_effect.paused, self.target.pause

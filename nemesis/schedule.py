@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nemesis import partitions
+from nemesis import partitions, power
 from nemesis.catalogue import (
     KINDS,
     NODE_CHOICES,
@@ -45,6 +45,7 @@ class FaultStep:
       (``drop`` | ``refuse``, optional: the nemesis's default when absent).
     - ``kill``, ``pause``: ``choose`` (``primary`` | ``random``) and ``node`` (the node hit, or
       when choosing the primary, the node hit if no primary is known).
+    - ``power-loss``: ``nodes`` (one node, a minority or all; see :mod:`nemesis.power`).
     - ``latency``: ``links`` ([[src, dst], ...]), ``ms``, ``jitter`` (ms), and the ``node``
       whose links they are (for reading).
     """
@@ -191,6 +192,8 @@ def _check_params(
                 raise ValueError(f"links must be [src, dst] pairs of {sorted(ends)}")
             if int(p["ms"]) < 0 or int(p.get("jitter", 0)) < 0:
                 raise ValueError("ms and jitter must be >= 0")
+        elif step.kind == "power-loss":
+            power.check_params(p, nodes)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad params {p!r}: {exc}") from exc
 
@@ -252,6 +255,8 @@ def draw_params(
         return {"choose": rng.choice(tuple(NODE_CHOICES)), "node": rng.choice(nodes)}
     if kind == "latency":
         return _latency_params(nodes, client_groups, rng)
+    if kind == "power-loss":
+        return power.draw_params(nodes, rng)
     raise ValueError(f"unknown nemesis kind {kind!r}; valid kinds are: {', '.join(KINDS)}")
 
 

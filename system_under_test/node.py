@@ -250,7 +250,7 @@ class NodeServer:
     def __init__(self, args: NodeArgs) -> None:
         self.args = args
         self.secret = load_cluster_secret(args.cluster_secret)
-        self.store = Store(args.db)
+        self.store = Store(args.db, durable="ack-before-fsync" not in args.bugs)
         loaded = self.store.load()
         directory = load_directory(args.users)
         gateway = Gateway(

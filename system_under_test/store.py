@@ -1,9 +1,13 @@
 """The replica's durable state in one SQLite file: epoch, vote, the log and the commit index.
 
-Saves go into one open transaction (WAL mode, ``synchronous=NORMAL``) until :meth:`Store.commit`:
-the node commits once for all the saves of one turn of its event loop, and only then lets out the
-frames that depend on them (group commit). What a commit returned from survives the process
-being killed (-9), which is the crash the harness makes; a save not yet committed does not.
+Saves go into one open transaction (WAL mode) until :meth:`Store.commit`: the node commits once
+for all the saves of one turn of its event loop, and only then lets out the frames that depend on
+them (group commit). The commit runs with ``synchronous=FULL``: the WAL is fsynced before it
+returns, so what a commit returned from, the commit index included, survives both ``kill -9`` and
+a power loss (the ``power-loss`` fault, which drops whatever was not fsynced); a save not yet
+committed survives neither. ``durable=False`` is the ``ack-before-fsync`` bug:
+``synchronous=OFF``, no commit is ever fsynced, and a power loss erases entries the node already
+acknowledged.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ class Loaded:
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, durable: bool = True) -> None:
         self.db = sqlite3.connect(str(path))
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self.db.executescript(SCHEMA)
         self.dirty = False  # saves wait in the open transaction for commit()
 
@@ -73,7 +77,8 @@ class Store:
         self.dirty = True
 
     def commit(self) -> None:
-        """Make every save since the last commit durable, in one transaction."""
+        """Make every save since the last commit durable, in one transaction (fsynced unless
+        the store was made with ``durable=False``)."""
         if self.dirty:
             self.db.commit()
             self.dirty = False
