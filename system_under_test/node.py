@@ -591,7 +591,8 @@ class NodeServer:
         finally:
             self.links[peer] = None
             pump.cancel()
-            log.info("link to %s down", peer)
+            stopped = pump.exception() if pump.done() and not pump.cancelled() else None
+            log.info("link to %s down%s", peer, f" (writer: {stopped})" if stopped else "")
             if not self.stopping.is_set():
                 self.feed(LinkState(time.monotonic(), peer, False))
 
