@@ -12,9 +12,11 @@ Usage: ``.venv/bin/python benchmarks/harness_scale.py [--part recorder|generator
 2. ``generator``: real :class:`ClientDriver`/:class:`ChatClient` instances carrying out a real
    workload plan (far above what they can issue, so each client sends back to back) against a stub
    server in a separate process that answers at once, recording into a real :class:`Recorder`;
-   sends/s with their completions recorded. Baseline: the same number of raw websockets clients
-   doing the same-sized send/sent round trips against the same stub. The ratio is what the
-   generator, the client library (e2e sealing included) and the recorder cost over the transport.
+   sends/s with their completions recorded, and recorded operations/s (invoke and ok of each send)
+   against the target of 20,000. Baseline: the same number of raw websockets clients doing the
+   same-sized send/sent round trips against the same stub. The ratio is what the generator, the
+   client library (e2e sealing included) and the recorder cost over the transport; it holds up
+   better than the absolute rate when other work shares the machine.
 3. ``scale``: real ``run_test`` runs (local backend: real cluster, real Toxiproxy), no nemesis, a
    short time limit and a modest total rate, so the load is connections, not messages. A size is
    sustained when the run completes in time, the drain completes, the verdict is valid,
@@ -59,6 +61,7 @@ from harness.workload import WorkloadPlan, plan_workload
 from system_under_test import crypto, keys
 
 AVAILABILITY_BAR = 0.99
+GENERATOR_TARGET = 20_000  # recorded operations/s against the instant stub (issue 10)
 P99_BAR_MS = 1000.0
 Op = tuple[int, str, str, dict[str, Any], dict[str, Any]]
 
@@ -239,6 +242,7 @@ class GeneratorFigure:
     sends: int
     recorded_ops: int
     sends_per_s: float
+    recorded_per_s: float
     raw_round_trips_per_s: float = 0.0
 
     @property
@@ -295,7 +299,9 @@ async def drive_stub(
         bad = sum(d.counts.fail + d.counts.info for d in drivers)
         if bad:
             raise RuntimeError(f"{bad} sends failed against a stub that always answers")
-        return GeneratorFigure(clients, rate, ok, recorder.count, ok / elapsed)
+        return GeneratorFigure(
+            clients, rate, ok, recorder.count, ok / elapsed, recorder.count / elapsed
+        )
 
 
 def send_frame_like_drivers() -> str:
@@ -303,9 +309,9 @@ def send_frame_like_drivers() -> str:
     prov = keys.provision(["u1", "u2"], {"d1": ["u1", "u2"]}, 1)
     box = keys.box_private_key(prov.secrets["u1"])
     body = f"m1-1 {random.getrandbits(64):016x}".encode()
-    sealed = crypto.seal(box, prov.directory.box_key("u2"), body, True)
-    frame = {"t": "send", "req": 1, "id": "m1-1", "conv": "d1", "digest": crypto.digest(body)}
-    return json.dumps({**frame, "bodies": {"u2": sealed}})
+    sealed = crypto.seal(crypto.shared_box(box, prov.directory.box_key("u2")), body, True)
+    frame = {"t": "send", "req": 1, "id": "m1-1", "conv": "d1", "bodies": {"u2": sealed}}
+    return json.dumps(frame)
 
 
 async def raw_handshake(url: str) -> ClientConnection:
@@ -356,12 +362,13 @@ def print_generator(figures: list[GeneratorFigure], seconds: float) -> None:
     print(f"\n[2] generator vs stub that answers at once ({seconds:g} s each, e2e on)")
     print(
         f"  {'clients':>7} {'planned/s':>9} {'sends ok':>8} {'ops rec':>8} "
-        f"{'sends/s':>8} {'raw rt/s':>8} {'raw/harness':>11}"
+        f"{'sends/s':>8} {'ops/s':>8} {'raw rt/s':>8} {'raw/harness':>11}"
     )
     for g in figures:
         print(
             f"  {g.clients:7} {g.planned_rate:9.0f} {g.sends:8} {g.recorded_ops:8} "
-            f"{g.sends_per_s:8.0f} {g.raw_round_trips_per_s:8.0f} {g.overhead:11.2f}"
+            f"{g.sends_per_s:8.0f} {g.recorded_per_s:8.0f} {g.raw_round_trips_per_s:8.0f} "
+            f"{g.overhead:11.2f}"
         )
 
 
@@ -611,7 +618,14 @@ def summary(
     for g in gen:
         print(
             f"  generator: {g.clients} clients issue {g.sends_per_s:.0f} sends/s "
-            f"({2 * g.sends_per_s:.0f} recorded ops/s); raw websockets {g.overhead:.1f}x that"
+            f"({g.recorded_per_s:.0f} recorded ops/s); raw websockets {g.overhead:.1f}x that"
+        )
+    if gen:
+        best = max(gen, key=lambda g: g.recorded_per_s)
+        verdict = "met" if best.recorded_per_s >= GENERATOR_TARGET else "NOT met"
+        print(
+            f"  target: at least {GENERATOR_TARGET:,} recorded ops/s against the stub: "
+            f"{best.recorded_per_s:,.0f} with {best.clients} clients, {verdict}"
         )
     if scale:
         held = [f.clients for f in scale if f.sustained]

@@ -38,13 +38,19 @@ class Recorder:
 
         ``extra`` holds optional fields (``node``, ``error``, ...); ``None`` values are left out.
         """
-        op: dict[str, Any] = {}
         with self._lock:
-            op["index"] = self._index
-            op["time"] = time.monotonic_ns() - self._start
-            op.update(process=process, type=type, f=f, value=value)
-            op.update({k: v for k, v in extra.items() if v is not None})
-            self._file.write(orjson.dumps(op) + b"\n")
+            op: dict[str, Any] = {
+                "index": self._index,
+                "time": time.monotonic_ns() - self._start,
+                "process": process,
+                "type": type,
+                "f": f,
+                "value": value,
+            }
+            for k, v in extra.items():
+                if v is not None:
+                    op[k] = v
+            self._file.write(orjson.dumps(op, option=orjson.OPT_APPEND_NEWLINE))
             self._index += 1
         return op
 

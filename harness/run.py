@@ -106,6 +106,14 @@ def nemesis_capabilities(
     )
 
 
+def can_lose_power(config: RunConfig) -> bool:
+    """Power-loss faults need the local backend and FUSE (lazyfs); a profile leaves them out
+    where either is missing, and asking for them by name says what to install."""
+    from nemesis.lazyfs.mount import missing_requirements
+
+    return config.backend == "local" and not missing_requirements()
+
+
 def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -> Schedule:
     """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay).
 
@@ -115,7 +123,7 @@ def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -
         return load_schedule(config.schedule_file)
     caps = None
     if capabilities is not None:
-        caps = nemesis_capabilities(config, capabilities, config.backend == "local")
+        caps = nemesis_capabilities(config, capabilities, can_lose_power(config))
     try:
         return generate_schedule(
             seed=config.seed,
@@ -366,6 +374,7 @@ def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
         system=system,
         run_dir=run_dir,
         client_groups=config.client_groups,
+        lazy_disks=any(step.kind == "power-loss" for step in schedule.steps),
     )
     started = time.monotonic()
     cluster = start_backend(config, spec)

@@ -9,13 +9,13 @@ import signal
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """For ``subprocess.Popen(preexec_fn=...)``: the kernel SIGKILLs the child when the thread
-    that started it exits (Linux ``PR_SET_PDEATHSIG``); elsewhere it does nothing.
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """For ``subprocess.Popen(preexec_fn=...)``: the kernel sends ``sig`` (SIGKILL) to the child
+    when the thread that started it exits (Linux ``PR_SET_PDEATHSIG``); elsewhere it does nothing.
 
     Start such children from a long-lived thread (the main thread or a pool that lives as long
     as the run), since the signal follows the starting thread, not the process.
     """
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)

@@ -20,4 +20,13 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
         echo "setup: chromium missing; as root run: apt-get install chromium" >&2
     fi
 fi
+# lazyfs (the power-loss fault) needs libfuse3 and fusermount3; install them only when missing.
+if ! command -v fusermount3 >/dev/null || ! ldconfig -p | grep 'libfuse3\.so\.3' >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing fuse3 (libfuse3 and fusermount3) for the power-loss fault"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null
+    else
+        echo "setup: the power-loss fault needs fuse3: run 'apt-get install fuse3' as root" >&2
+    fi
+fi
 echo "setup: done (.venv/bin/splitbrain, $(command -v toxiproxy-server || echo "$HOME/.local/bin/toxiproxy-server"))"

@@ -44,6 +44,8 @@ BUGS = {
     "duplicated and seq-conflict when a client retries after a lost ack",
     "no-fencing": "a CP primary cut from its majority keeps acking alone and replicas take appends "
     "from older epochs: seq-conflict, lost and order-divergence when the primary is isolated",
+    "ack-before-fsync": "every node's store commits without fsync (SQLite synchronous=OFF): "
+    "acked sends vanish when a power loss hits a majority (lost)",
     "unordered-backlog": "the offline backlog is pushed newest first: fifo-violation and "
     "order-divergence for recipients that were offline",
 }

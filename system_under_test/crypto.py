@@ -1,7 +1,9 @@
 """End-to-end encryption and authentication helpers (PyNaCl), used by clients and nodes.
 
 Bodies are sealed with ``Box(sender's key, recipient's key)`` once per recipient; a node only ever
-sees the base64 ciphertexts. With e2e off the same framing carries base64 plaintext.
+sees the base64 ciphertexts. With e2e off the same framing carries base64 plaintext. A ``Box``
+holds the pair's shared key, whose derivation (a Curve25519 scalar multiplication) costs far more
+than sealing a short body: a client makes one per counterpart and keeps it (:func:`shared_box`).
 """
 
 from __future__ import annotations
@@ -60,16 +62,23 @@ def peer_mac_ok(
     return isinstance(mac, str) and mac.isascii() and hmac.compare_digest(expected, mac)
 
 
-def seal(sender: PrivateKey, recipient: PublicKey, body: bytes, e2e: bool) -> str:
-    """The base64 text a recipient's copy of ``body`` travels as."""
-    raw = bytes(Box(sender, recipient).encrypt(body)) if e2e else body
+def shared_box(own: PrivateKey, other: PublicKey) -> Box:
+    """The Box between this user and ``other``: it seals to ``other`` and opens what ``other``
+    sealed to this user (the shared key is symmetric)."""
+    return Box(own, other)
+
+
+def seal(box: Box, body: bytes, e2e: bool) -> str:
+    """The base64 text the recipient's copy of ``body`` travels as (``box``: to that recipient)."""
+    raw = bytes(box.encrypt(body)) if e2e else body
     return base64.b64encode(raw).decode()
 
 
-def open_body(recipient: PrivateKey, sender: PublicKey, text: str, e2e: bool) -> bytes | None:
-    """The plaintext of a copy made by :func:`seal`, or None when it does not open or verify."""
+def open_body(box: Box, text: str, e2e: bool) -> bytes | None:
+    """The plaintext of a copy made by :func:`seal` (``box``: with its sender), or None when it
+    does not open or verify."""
     try:
         raw = base64.b64decode(text, validate=True)
-        return Box(recipient, sender).decrypt(raw) if e2e else raw
+        return box.decrypt(raw) if e2e else raw
     except (CryptoError, ValueError, TypeError):
         return None

@@ -2,17 +2,20 @@
 
 One listening port serves clients (WebSocket path ``/client``), peers (``/peer``) and
 ``GET /status`` (JSON). Everything the node decides is decided by :class:`core.NodeCore`; this
-module only moves bytes, keeps time and writes SQLite. A node sends its own requests to a peer
-only on the connection it dialed to that peer's ``--peer`` address, and answers a peer's requests
-on the connection the peer dialed; keepalive pings close a link that went silent, and the dialer
-then redials.
+module only moves bytes, keeps time and writes SQLite (group commit: one transaction per turn of
+the event loop, committed before any frame of that turn leaves the node). A node sends its own
+requests to a peer only on the connection it dialed to that peer's ``--peer`` address, and
+answers a peer's requests on the connection the peer dialed; keepalive pings close a link that
+went silent, and the dialer then redials. The messages a node has for one peer link in one turn
+travel as one frame (:func:`wire.batch`).
 
 Peers authenticate each other with the cluster secret (``--cluster-secret-file``, mode 0600): the
 node that is dialed sends a fresh nonce, the dialer answers with its name and an HMAC of that
 nonce and sends its own nonce, which the node answers with an HMAC in turn (see
 :func:`crypto.peer_mac`). Only names of the ``--peer`` list are accepted, and a peer's messages
-must carry its own name as leader or candidate. Every peer frame is decoded strictly
-(:mod:`wire`); a frame that does not decode is refused and logged at ERROR, and the link goes on.
+must carry its own name as leader or candidate. Every peer frame, and every message of a batch,
+is decoded strictly (:mod:`wire`); a frame that does not decode, or any of whose messages speaks
+for another node, is refused whole and logged at ERROR, and the link goes on.
 
 Resources are bounded per connection: a client's unsent frames are bounded in bytes and a client
 that stops reading is closed (code 4008, logged at WARNING; what it was not sent stays in its
@@ -33,6 +36,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -87,6 +92,7 @@ CLOSE_SLOW = 4008  # a client that stopped reading
 CLOSE_AUTH_TIMEOUT = 4003
 CLOSE_PEER_AUTH = 4001
 EXIT_INTERNAL = 70
+PEER_BATCH_BYTES = 1024 * 1024  # peer messages joined into one frame, up to about this size
 
 log = logging.getLogger("splitbrain.node")
 
@@ -228,13 +234,22 @@ class InternalError(Exception):
     """The node's state machine failed; the node stops, since its state can't be trusted."""
 
 
+@dataclass(frozen=True)
+class Closing:
+    """A client session to close once the frames before it are out."""
+
+    entry: tuple[ServerConnection, Outbox]
+    code: int
+    reason: str
+
+
 class NodeServer:
     """Carries out the core's actions: sockets, timers and the SQLite file."""
 
     def __init__(self, args: NodeArgs) -> None:
         self.args = args
         self.secret = load_cluster_secret(args.cluster_secret)
-        self.store = Store(args.db)
+        self.store = Store(args.db, durable="ack-before-fsync" not in args.bugs)
         loaded = self.store.load()
         directory = load_directory(args.users)
         gateway = Gateway(
@@ -269,6 +284,8 @@ class NodeServer:
         self.ids = itertools.count(1)
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
+        self.held: list[tuple[Outbox, str | bytes] | tuple[None, Closing]] = []
+        self.flush_due = False
         log.info(
             "%s starting: mode=%s bugs=%s e2e=%s log=%d commit=%d epoch=%d",
             args.name,
@@ -284,7 +301,13 @@ class NodeServer:
 
     def feed(self, event) -> None:
         """Run one event through the core and carry out its actions in order; an exception
-        in the core stops the node (:class:`InternalError`)."""
+        in the core stops the node (:class:`InternalError`).
+
+        Saves go into the store's open transaction; frames and closes wait in ``held`` until
+        :meth:`flush` (at the next turn of the event loop, once for every event of this turn)
+        commits, then lets them out in order. So no frame leaves before what it depends on is
+        durable, a burst of requests costs one commit, and a peer gets one frame per turn.
+        """
         try:
             actions = self.core.handle(event, time.monotonic())
         except Exception as exc:
@@ -294,15 +317,15 @@ class NodeServer:
             if isinstance(action, ToClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
-                    entry[1].put(json.dumps(action.frame, separators=(",", ":")))
+                    self.held.append((entry[1], orjson.dumps(action.frame).decode()))
             elif isinstance(action, SendPeer):
                 outbox = self.links.get(action.peer)
                 if outbox is not None:
-                    outbox.put(wire.encode(action.msg))
+                    self.held.append((outbox, wire.encode(action.msg)))
             elif isinstance(action, ReplyConn):
                 outbox = self.inbound.get(action.conn)
                 if outbox is not None:
-                    outbox.put(wire.encode(action.msg))
+                    self.held.append((outbox, wire.encode(action.msg)))
             elif isinstance(action, SaveEntries):
                 self.store.save_entries(action.start, action.entries)
             elif isinstance(action, SaveMeta):
@@ -312,11 +335,12 @@ class NodeServer:
             elif isinstance(action, CloseClient):
                 entry = self.clients.get(action.sid)
                 if entry is not None:
-                    asyncio.get_running_loop().create_task(
-                        self._close_later(entry, action.code, action.reason)
-                    )
+                    self.held.append((None, Closing(entry, action.code, action.reason)))
             elif isinstance(action, Log):
                 log.log(LEVELS.get(action.level, logging.INFO), action.text)
+        if (self.held or self.store.dirty) and not self.flush_due:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def fail(self, what: str, exc: BaseException) -> None:
         """Stop the node loudly: log CRITICAL with the traceback; ``main`` exits 70."""
@@ -324,6 +348,32 @@ class NodeServer:
         if self.failure is None:
             self.failure = exc
         self.stopping.set()
+
+    def flush(self) -> None:
+        """Commit the open transaction, then let out the frames and closes held for it, each
+        connection's in order; a peer link's messages go as one frame (:func:`wire.batch`). A
+        commit that fails stops the node and nothing held leaves (its state is not durable)."""
+        self.flush_due = False
+        try:
+            self.store.commit()
+        except sqlite3.Error as exc:
+            self.held = []
+            self.fail("commit failed", exc)
+            return
+        held, self.held = self.held, []
+        to_peers: dict[Outbox, list[bytes]] = {}
+        for outbox, item in held:
+            if isinstance(item, bytes):
+                to_peers.setdefault(outbox, []).append(item)
+            elif outbox is not None:
+                outbox.put(item)
+            elif isinstance(item, Closing):
+                asyncio.get_running_loop().create_task(
+                    self._close_later(item.entry, item.code, item.reason)
+                )
+        for outbox, frames in to_peers.items():
+            for part in split_by_size(frames, PEER_BATCH_BYTES, wire.MAX_BATCH):
+                outbox.put(wire.batch(part))
 
     async def _close_later(self, entry: tuple[ServerConnection, Outbox], code: int, reason: str):
         ws, outbox = entry
@@ -448,8 +498,7 @@ class NodeServer:
         self.inbound[conn] = outbox
         try:
             async for data in ws:
-                msg = self._peer_message(peer, data)
-                if msg is not None:
+                for msg in self._peer_messages(peer, data):
                     self.feed(FromPeer(time.monotonic(), peer, msg, conn))
                 if pump.done():
                     break
@@ -477,24 +526,20 @@ class NodeServer:
         await ws.send(json.dumps({"t": "peer-welcome", "mac": mac}))
         return peer
 
-    def _peer_message(self, peer: str, data: str | bytes) -> PeerMessage | None:
-        """The decoded message, or None (logged at ERROR) when it is malformed or forged."""
+    def _peer_messages(self, peer: str, data: str | bytes) -> list[PeerMessage]:
+        """The frame's messages (one, or a batch), or none (logged at ERROR) when any of them is
+        malformed or speaks for another node: a frame is taken whole or not at all."""
         try:
-            msg = wire.decode(data)
+            msgs = wire.decode_frame(data)
         except ValueError as exc:
             log.error("peer %s: frame refused: %s", peer, exc)
-            return None
-        claimed = (
-            msg.leader
-            if isinstance(msg, AppendEntries)
-            else msg.candidate
-            if isinstance(msg, RequestVote)
-            else peer
-        )
-        if claimed != peer:
-            log.error("peer %s: frame refused: it speaks for %r", peer, claimed[:80])
-            return None
-        return msg
+            return []
+        for msg in msgs:
+            claimed = speaks_for(msg, peer)
+            if claimed != peer:
+                log.error("peer %s: frame refused: it speaks for %r", peer, claimed[:80])
+                return []
+        return msgs
 
     async def dial(self, peer: str, host: str, port: int) -> None:
         """Keep one dialed connection to ``peer``: our requests go out on it, replies come back."""
@@ -541,15 +586,15 @@ class NodeServer:
         self.feed(LinkState(time.monotonic(), peer, True))
         try:
             async for data in ws:
-                msg = self._peer_message(peer, data)
-                if msg is not None:
+                for msg in self._peer_messages(peer, data):
                     self.feed(FromPeer(time.monotonic(), peer, msg, None))
                 if pump.done():
                     break
         finally:
             self.links[peer] = None
             pump.cancel()
-            log.info("link to %s down", peer)
+            stopped = pump.exception() if pump.done() and not pump.cancelled() else None
+            log.info("link to %s down%s", peer, f" (writer: {stopped})" if stopped else "")
             if not self.stopping.is_set():
                 self.feed(LinkState(time.monotonic(), peer, False))
 
@@ -615,6 +660,15 @@ class PeerRefused(Exception):
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+def speaks_for(msg: PeerMessage, sender: str) -> str:
+    """The node ``msg`` claims to come from: its leader or candidate, else its ``sender``."""
+    if isinstance(msg, AppendEntries):
+        return msg.leader
+    if isinstance(msg, RequestVote):
+        return msg.candidate
+    return sender
+
+
 def handshake_frame(data: str | bytes, kind: str) -> dict:
     """One handshake frame of type ``kind`` as a dict; PeerRefused when it is anything else."""
     try:
@@ -647,6 +701,23 @@ async def close_hard(ws: ServerConnection | ClientConnection, code: int, reason:
         await asyncio.wait_for(ws.close(code, reason), 2)
     if ws.transport is not None and not ws.transport.is_closing():
         ws.transport.abort()
+
+
+def split_by_size(
+    frames: list[bytes], limit: int, max_count: int | None = None
+) -> list[list[bytes]]:
+    """``frames`` in order, cut into runs of at most about ``limit`` bytes (at least one frame
+    each) and at most ``max_count`` frames."""
+    parts: list[list[bytes]] = [[]]
+    size = 0
+    for frame in frames:
+        full = max_count is not None and len(parts[-1]) >= max_count
+        if parts[-1] and (size + len(frame) > limit or full):
+            parts.append([])
+            size = 0
+        parts[-1].append(frame)
+        size += len(frame)
+    return parts
 
 
 def setup_logging(path: Path | None) -> None:

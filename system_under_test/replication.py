@@ -449,13 +449,15 @@ class Replica:
             self._replicate(peer, now)
 
     def _advance_commit(self) -> None:
-        for index in range(self.last_index, self.commit, -1):
-            if self.term_at(index) != self.term:
-                break
-            stored = 1 + sum(1 for p in self.peers if self.match[p] >= index)
-            if stored >= self.quorum:
-                self._commit_to(index)
-                return
+        """Commit up to the highest index a majority stored, if it is of this epoch (Raft §5.4.2).
+        Terms never decrease along the log, so no lower index of this epoch is missed; the cost
+        is one sort of the peers, not a scan of every uncommitted entry."""
+        index = self.last_index
+        if self.quorum > 1:
+            stored = sorted((self.match[p] for p in self.peers), reverse=True)
+            index = min(index, stored[self.quorum - 2])
+        if index > self.commit and self.term_at(index) == self.term:
+            self._commit_to(index)
 
     def _commit_to(self, index: int) -> None:
         if index <= self.commit:
@@ -550,7 +552,8 @@ class Replica:
             self.waiting_since[index] = now
         for peer in self.peers:
             self._replicate(peer, now)
-        self._advance_commit()
+        if self.quorum == 1:  # otherwise no peer holds the new entry yet: replies commit it
+            self._advance_commit()
 
     def _read_barrier(self, now: float, origin: Origin) -> None:
         """Answer once office is confirmed after now and everything committed before is

@@ -5,6 +5,11 @@ there with its exact JSON type (an integer is an integer in ``0..MAX_INT``, neve
 float; a flag is a bool), names and texts are bounded strings, lists are bounded, and each log
 entry has the shape of a message, an ack or a no-op. Anything else raises ValueError saying what
 is wrong; nothing is half-decoded.
+
+A peer frame holds one message (a JSON object) or, when a node had several for the same link in
+one turn of its event loop, a batch of them in order (a JSON array of 1..MAX_BATCH such objects):
+one frame and one write instead of many. :func:`decode_frame` reads either, each message of a
+batch as strictly as a lone one, and takes a frame whole or not at all.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ MAX_ENTRIES = 1024  # per AppendEntries / Entries (senders batch at most 512)
 MAX_ACK_IDS = 1000  # message keys per ack entry (the gateway splits larger acks)
 MAX_HAVE_ORIGINS = 256  # origins in an AP Pull
 MAX_BODY = 512 * 1024  # one recipient's base64 copy (a client frame is at most 256 KiB)
+MAX_BATCH = 4096  # messages in one batched frame (the node splits longer batches)
 
 _TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -59,12 +65,43 @@ def encode(msg: r.PeerMessage) -> bytes:
     return orjson.dumps(fields)
 
 
+def batch(encoded: list[bytes]) -> bytes:
+    """One frame carrying messages made by :func:`encode`, in order (at most MAX_BATCH)."""
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
+
+
 def decode(data: bytes | str) -> r.PeerMessage:
-    """The peer message in ``data``; raises :class:`Malformed` (a ValueError) otherwise."""
+    """The peer message in ``data`` (one JSON object); raises :class:`Malformed` (a ValueError)
+    otherwise."""
+    return _message(_parse(data))
+
+
+def decode_frame(data: bytes | str) -> list[r.PeerMessage]:
+    """The messages of one frame: one message, or a :func:`batch` of 1..MAX_BATCH of them in
+    order. Raises :class:`Malformed` when any part is malformed (naming the batch item), so a
+    frame is taken whole or not at all."""
+    parsed = _parse(data)
+    if not isinstance(parsed, list):
+        return [_message(parsed)]
+    if not 0 < len(parsed) <= MAX_BATCH:
+        raise Malformed(f"malformed peer message: a batch must hold 1..{MAX_BATCH} messages")
+    msgs = []
+    for i, fields in enumerate(parsed):
+        try:
+            msgs.append(_message(fields))
+        except Malformed as exc:
+            raise Malformed(f"batch item {i}: {exc}") from None
+    return msgs
+
+
+def _parse(data: bytes | str) -> Any:
     try:
-        fields = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise Malformed(f"malformed peer message: not JSON ({exc.msg})") from None
+
+
+def _message(fields: Any) -> r.PeerMessage:
     if not isinstance(fields, dict):
         raise Malformed("malformed peer message: not a JSON object")
     kind = fields.pop("t", None)

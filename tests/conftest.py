@@ -35,3 +35,17 @@ def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxySer
     require_toxiproxy()
     with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
         yield server
+
+
+@pytest.fixture
+def fuse_available() -> None:
+    """FUSE for lazyfs (the power-loss fault): skips on a laptop without it, fails in CI, where
+    scripts/setup.sh installs fuse3 and mfusepy, so CI never skips these tests silently."""
+    from nemesis.lazyfs import missing_requirements
+
+    missing = missing_requirements()
+    if missing:
+        reason = f"FUSE unavailable: {'; '.join(missing)}; run scripts/setup.sh as root"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)

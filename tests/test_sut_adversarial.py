@@ -158,12 +158,16 @@ def test_replayed_or_foreign_peer_authentication_is_refused_and_logged(lab: Lab)
 
 
 def test_a_peer_with_the_secret_cannot_speak_for_another_node(lab: Lab):
-    """An authenticated n3 sending an AppendEntries in n2's name is refused and logged."""
+    """An authenticated n3 sending an AppendEntries in n2's name is refused and logged, alone or
+    hidden in a batch behind a message of its own."""
     before = lab.snapshot()
     ws = peer_login(lab, "n1", "n3")
     ws.recv(timeout=3)
-    ws.send(wire.encode(AppendEntries(HUGE, "n2", 0, 0, [], 0)))
+    forged = wire.encode(AppendEntries(HUGE, "n2", 0, 0, [], 0))
+    ws.send(forged)
     wait_for(lambda: "it speaks for 'n2'" in lab.log_text("n1"), 3, "refusal logged")
+    ws.send(wire.batch([wire.encode(AppendReply(0, True, 0, 0)), forged]))
+    wait_for(lambda: lab.log_text("n1").count("it speaks for 'n2'") == 2, 3, "batch refused")
     ws.close()
     lab.assert_history_kept(before)
     assert lab.cluster.status("n1")["epoch"] < HUGE
@@ -182,6 +186,8 @@ MALFORMED = {
         "prev_index": 0, "prev_term": 0, "commit": 0, "entries": [[1, "drop", {}, "", 0]]},
     "negative index": {"t": "AppendReply", "term": 1, "ok": False, "match": -5, "hint": 0},
     "not JSON": "{{{",
+    "a batch with one broken message": [{"t": "AppendReply", "term": 0, "ok": True, "match": 0,
+        "hint": 0}, {"t": "AppendReply", "term": 1, "ok": False, "match": -5, "hint": 0}],
 }  # fmt: skip
 
 

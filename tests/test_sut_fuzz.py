@@ -4,8 +4,9 @@
   numbers, forged and replayed peer-auth answers) never get past the handshake: every connection
   is closed with 4001 and logged.
 - Peer port, with the secret: a well-formed message with one field broken (wrong JSON type,
-  integer out of range, missing or unknown field, a broken entry) is refused and logged at ERROR,
-  every one of them, and the link goes on.
+  integer out of range, missing or unknown field, a broken entry), alone or hidden among
+  well-formed ones in a batch frame, is refused whole and logged at ERROR, every one of them, and
+  the link goes on.
 - Client port, authenticated: every malformed frame gets exactly one error frame, echoing its
   ``req`` when it had a usable one.
 
@@ -180,12 +181,25 @@ def broken_peer_message(draw) -> str:
     return json.dumps(frame)
 
 
+@st.composite
+def broken_peer_frame(draw) -> str:
+    """A broken message alone, or hidden among well-formed ones in a batch (a JSON array):
+    either way the whole frame must be refused, once."""
+    broken = draw(broken_peer_message())
+    if not draw(st.booleans()):
+        return broken
+    templates = valid_templates()
+    items = [json.dumps(templates[k]) for k in draw(st.lists(st.sampled_from(sorted(templates))))]
+    items.insert(draw(st.integers(0, len(items))), broken)
+    return "[" + ",".join(items) + "]"
+
+
 def random_frame() -> st.SearchStrategy[str | bytes]:
     return st.one_of(
         st.binary(max_size=200),
         st.text(max_size=200),
         JSON.map(json.dumps),
-        broken_peer_message(),
+        broken_peer_frame(),
         st.builds(
             lambda name, nonce, mac: json.dumps(
                 {"t": "peer-auth", "from": name, "nonce": nonce, "mac": mac}
@@ -222,7 +236,7 @@ def test_peer_port_without_the_secret_is_logged_and_the_cluster_serves(lab: Lab)
 
 
 @FUZZ
-@given(frames=st.lists(broken_peer_message(), min_size=1, max_size=5))
+@given(frames=st.lists(broken_peer_frame(), min_size=1, max_size=5))
 def test_peer_port_with_the_secret_refuses_every_broken_message(lab: Lab, frames):
     ws = peer_login(lab, "n1", "n3")
     assert json.loads(ws.recv(timeout=3))["t"] == "peer-welcome"

@@ -27,6 +27,7 @@ class ClusterSpec:
     system: System
     run_dir: Path  # logs go to run_dir/logs/<node>.log, data to run_dir/data/<node>/
     client_groups: int = 2
+    lazy_disks: bool = False  # data directories on lazyfs, so nodes can lose power
 
     @property
     def client_group_names(self) -> tuple[str, ...]:

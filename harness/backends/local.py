@@ -21,6 +21,7 @@ from typing import Any
 from harness.backends.base import ClusterSpec, primary_of, write_launch_files
 from nemesis.interface import proxy_name
 from nemesis.orphans import die_with_parent
+from nemesis.power import LazyDisks
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer, free_port
 from systems.seam import NodeAddresses, NodeLaunch
@@ -48,6 +49,22 @@ class LocalCluster:
     nodes_by_name: dict[str, LocalNode]
     client_addresses: dict[str, dict[str, str]] = field(default_factory=dict)
     stopped: bool = False
+    disks: LazyDisks | None = None
+
+    @property
+    def can_lose_power(self) -> bool:
+        """Whether the nodes' data directories are on lazyfs (see :meth:`power_loss`)."""
+        return self.disks is not None
+
+    def power_loss(self, node: str) -> None:
+        """Kill ``node`` and drop every write it did not fsync; :meth:`restart` brings it back
+        on the same (now older) data."""
+        if self.disks is None:
+            raise RuntimeError(
+                "this cluster's data directories are not on lazyfs; start it with lazy_disks"
+            )
+        self.kill(node)
+        self.disks.lose_unsynced(node)
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -165,6 +182,8 @@ class LocalCluster:
         with contextlib.suppress(Exception):
             self.proxies.delete_all()
         self.toxiproxy.stop()
+        if self.disks is not None:
+            self.disks.unmount_all()
 
 
 def start_local(spec: ClusterSpec) -> LocalCluster:
@@ -172,6 +191,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
     system = spec.system
     logs = spec.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    disks = LazyDisks(spec.run_dir / "disks") if spec.lazy_disks else None
     server = ToxiproxyServer(log_path=logs / "toxiproxy.log")
     server.start()
     cluster: LocalCluster | None = None
@@ -197,7 +217,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         }
         nodes: dict[str, LocalNode] = {}
         for node in spec.nodes:
-            data_dir = spec.data_dir(node)
+            data_dir = disks.mount(node) if disks is not None else spec.data_dir(node)
             data_dir.mkdir(parents=True, exist_ok=True)
             addresses = NodeAddresses(
                 name=node,
@@ -212,7 +232,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
             launch = system.launch(addresses)
             write_launch_files(launch)
             nodes[node] = LocalNode(node, ports[node], launch, spec.log(node))
-        cluster = LocalCluster(spec, server, proxies, nodes, client_addresses)
+        cluster = LocalCluster(spec, server, proxies, nodes, client_addresses, disks=disks)
         for local_node in nodes.values():
             cluster._spawn(local_node)
         cluster.wait_ready()
@@ -222,4 +242,6 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
             cluster.stop()
         else:
             server.stop()
+            if disks is not None:
+                disks.unmount_all()
         raise

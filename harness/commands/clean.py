@@ -1,4 +1,5 @@
-"""`splitbrain clean`: remove the Docker leftovers of runs whose harness is gone.
+"""`splitbrain clean`: remove the Docker leftovers (and lazyfs mounts) of runs whose harness is
+gone.
 
 A run's containers and network carry ``splitbrain.run`` and the harness's pid, start time and host
 (see ``harness.backends.docker``). A run counts as alive while a process with that pid and start
@@ -113,7 +114,11 @@ def main(args: argparse.Namespace) -> int:
     import docker.errors  # the Docker SDK is paid for only when `clean` runs
 
     from harness.backends.docker import DockerBackendError, connect
+    from nemesis.lazyfs.mount import unmount_leftovers
 
+    # lazyfs mounts of the power-loss fault: those whose FUSE process died (all with --all)
+    for mountpoint in unmount_leftovers(stale_only=not args.all, dry_run=args.dry_run):
+        print(f"{'would unmount' if args.dry_run else 'unmounted'} lazyfs mount {mountpoint}")
     try:
         client = connect()
     except DockerBackendError as exc:
