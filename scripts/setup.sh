@@ -11,4 +11,5 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 bash scripts/install-toxiproxy.sh
+bash scripts/install-nats.sh
 echo "setup: done (.venv/bin/splitbrain, $(command -v toxiproxy-server || echo "$HOME/.local/bin/toxiproxy-server"))"
