@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ class DirectCluster:
     system: NatsSystem
     root: Path
     size: int = 3
+    route: Callable[[str, str, str], str] | None = None
+    """``route(dialler, peer, peer_address)``: the address ``dialler`` dials ``peer`` at (a
+    proxy); None dials directly."""
     addresses: dict[str, NodeAddresses] = field(default_factory=dict)
     launches: dict[str, NodeLaunch] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -66,13 +69,17 @@ class DirectCluster:
                 name=n,
                 bind_host=HOST,
                 ports=by_node[n],
-                peers={p: f"{HOST}:{by_node[p]['cluster']}" for p in names if p != n},
+                peers={p: self._peer(n, p, by_node[p]["cluster"]) for p in names if p != n},
                 data_dir=data,
                 log=self.root / n / "node.log",
                 run_dir=self.root,
                 python=sys.executable,
             )
             self.launches[n] = self.system.launch(self.addresses[n])
+
+    def _peer(self, dialler: str, peer: str, port: int) -> str:
+        direct = f"{HOST}:{port}"
+        return direct if self.route is None else self.route(dialler, peer, direct)
 
     @property
     def names(self) -> list[str]:
