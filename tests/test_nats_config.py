@@ -233,3 +233,25 @@ def test_unknown_version_message_lists_same_minor_and_newest() -> None:
     assert "2.10.99 is not published" in text
     assert "Releases of 2.10.x: 2.10.21, 2.10.22, 2.10.23." in text
     assert "2.9.25, 2.10.23, 2.12.15, 2.15.3" in text
+
+
+def test_extra_config_is_appended_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPLITBRAIN_CACHE", str(tmp_path / "cache"))
+    extra = tmp_path / "mine.conf"
+    extra.write_text("write_deadline: 5s\n")
+    system = create("nats", {"version": "2.10.22", "extra_config": str(extra)})
+    system.binary.parent.mkdir(parents=True)
+    system.binary.write_bytes(b"")
+    launch = system.launch(node(tmp_path))
+    text = next(iter(launch.files.values())).decode()
+    assert text.rstrip().endswith("write_deadline: 5s")
+    assert text.index("cluster {") < text.index("write_deadline")
+    assert system.describe()["server"]["extra_config"] == "write_deadline: 5s\n"
+
+
+def test_unreadable_extra_config_names_the_path(tmp_path: Path) -> None:
+    system = create("nats", {"extra_config": str(tmp_path / "missing.conf")})
+    with pytest.raises(SystemConfigError, match=r"missing\.conf"):
+        system.describe()

@@ -98,6 +98,13 @@ class NatsSystem:
         ),
         Option("domain", None, "JetStream domain (none by default)", parse=parse_optional),
         Option(
+            "extra_config",
+            None,
+            "path of a nats-server config fragment appended to every node's config (top-level "
+            "settings such as write_deadline; a jetstream or cluster block there replaces ours)",
+            parse=parse_optional,
+        ),
+        Option(
             "duplicate_window",
             3600.0,
             "seconds a Nats-Msg-Id is remembered for de-duplicating retries",
@@ -138,6 +145,20 @@ class NatsSystem:
     def server_options(self) -> ServerOptions:
         return ServerOptions.from_settings(self.settings)
 
+    def extra_config(self) -> str:
+        """The text of the ``extra_config`` file ("" without one); SystemConfigError naming
+        the path when it cannot be read."""
+        path = self.settings["extra_config"]
+        if path is None:
+            return ""
+        try:
+            return Path(path).expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemConfigError(
+                f"system nats: option extra_config = {path!r} cannot be read ({exc}); give the "
+                "path of a nats-server config fragment"
+            ) from None
+
     def describe(self) -> dict[str, Any]:
         options = self.server_options()
         jetstream = options.jetstream_block(Path("<data_dir>") / STORE_SUBDIR)
@@ -150,6 +171,7 @@ class NatsSystem:
                 "module": f"{install.MODULE}@v{self.settings['version']}",
                 "binary": str(self.binary),
                 "jetstream": jetstream,
+                "extra_config": self.extra_config(),
                 "cluster": {
                     "name": CLUSTER_NAME,
                     "advertise": CLOSED_ADVERTISE,
@@ -201,7 +223,7 @@ class NatsSystem:
         conf = node.data_dir / CONFIG_NAME
         return NodeLaunch(
             argv=(str(binary), "--config", str(conf)),
-            files={conf: server_config(node, self.server_options()).encode()},
+            files={conf: server_config(node, self.server_options(), self.extra_config()).encode()},
             host_paths=(binary,),
         )
 

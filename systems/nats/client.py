@@ -153,8 +153,12 @@ class NatsClient:
         return self._node if nc is not None and nc.is_connected else None
 
     async def connect(self, order: Sequence[str]) -> str:
+        """Connect to the first node of ``order`` whose JetStream creates (or confirms) this
+        user's streams and consumers; when none can, to the first node that answered at all
+        (its streams are made later, on first use). Unreachable when no node answers."""
         await self.close()
         reasons: list[str] = []
+        fallback: tuple[str, NatsConnection, JetStreamContext] | None = None
         for name in order:
             address = self._endpoints.get(name)
             if address is None:
@@ -167,15 +171,29 @@ class NatsClient:
                 continue
             js = nc.jetstream(timeout=self._settings.request_timeout, domain=self._plan.domain)
             try:
-                await asyncio.gather(*(self._ensure(js, conv) for conv in self._convs))
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._ensure(js, conv) for conv in self._convs)),
+                    self._settings.request_timeout,
+                )
             except (TimeoutError, OSError, nats.errors.Error) as exc:
                 reasons.append(f"{name}: connected, but JetStream did not answer ({exc})")
-                await self._close_connection(nc)
+                if fallback is None:
+                    fallback = (name, nc, js)
+                else:
+                    await self._close_connection(nc)
                 continue
-            self._nc, self._js, self._node = nc, js, name
-            self._loops = [asyncio.create_task(self._fetch_loop(nc, js, c)) for c in self._convs]
-            return name
-        raise Unreachable(f"{self.user}: no node could serve JetStream: " + "; ".join(reasons))
+            if fallback is not None:
+                await self._close_connection(fallback[1])
+            return self._adopt(name, nc, js)
+        if fallback is not None:
+            self._stale.update(self._convs)
+            return self._adopt(*fallback)
+        raise Unreachable(f"{self.user}: no node answered: " + "; ".join(reasons))
+
+    def _adopt(self, name: str, nc: NatsConnection, js: JetStreamContext) -> str:
+        self._nc, self._js, self._node = nc, js, name
+        self._loops = [asyncio.create_task(self._fetch_loop(nc, js, c)) for c in self._convs]
+        return name
 
     async def _dial(self, address: str) -> NatsConnection:
         s = self._settings
@@ -213,8 +231,8 @@ class NatsClient:
     async def send(self, msg_id: str, conv: str, body: bytes) -> Sent:
         _, js = self._connected()
         if conv in self._stale:
-            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-                await self._ensure(js, conv)
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await asyncio.wait_for(self._ensure(js, conv), self._settings.request_timeout)
         try:
             ack = await js.publish(
                 subject(conv),
@@ -270,7 +288,7 @@ class NatsClient:
             await js.consumer_info(stream_name(conv), durable_name(self.user))
         except (TimeoutError, nats.errors.Error) as exc:
             if _missing(exc) or conv in self._stale:
-                with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
                     await self._ensure(js, conv)
 
     def _deliver(self, conv: str, msg: Msg) -> None:

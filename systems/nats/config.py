@@ -139,8 +139,9 @@ def _block(name: str, body: Mapping[str, Any], indent: str = "") -> list[str]:
     return lines
 
 
-def server_config(node: NodeAddresses, options: ServerOptions) -> str:
-    """The ``nats-server`` config file of ``node``: its ports, data dir, JetStream and routes."""
+def server_config(node: NodeAddresses, options: ServerOptions, extra: str = "") -> str:
+    """The ``nats-server`` config file of ``node``: its ports, data dir, JetStream and routes,
+    then ``extra`` (the user's own settings; a later key overrides an earlier one)."""
     host = node.bind_host
     top = {
         "server_name": node.name,
@@ -161,6 +162,8 @@ def server_config(node: NodeAddresses, options: ServerOptions) -> str:
     lines += [f"{key}: {_value(value)}" for key, value in top.items()]
     lines += _block("jetstream", options.jetstream_block(node.data_dir / STORE_SUBDIR))
     lines += _block("cluster", cluster)
+    if extra.strip():
+        lines += ["# from the extra_config system option", extra.rstrip()]
     return "\n".join(lines) + "\n"
 
 
