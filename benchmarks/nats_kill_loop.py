@@ -81,19 +81,31 @@ async def sender(user: str, client: MessagingClient, tally: Tally, names: list[s
         await asyncio.sleep(0.01)
 
 
-async def nemesis(cluster: DirectCluster, rng: random.Random, stop: float, log: list[str]):
+@dataclass(frozen=True)
+class Schedule:
+    """Seconds a kill lasts and seconds between kills (uniform in each range)."""
+
+    down: tuple[float, float] = (0.2, 1.5)
+    up: tuple[float, float] = (0.5, 3.0)
+
+
+async def nemesis(
+    cluster: DirectCluster, rng: random.Random, stop: float, log: list[str], schedule: Schedule
+):
     while time.monotonic() < stop:
         victims = rng.sample(cluster.names, rng.randint(1, len(cluster.names)))
         for v in victims:
             cluster.kill(v)
         log.append(f"kill {','.join(sorted(victims))}")
-        await asyncio.sleep(rng.uniform(0.2, 1.5))
+        await asyncio.sleep(rng.uniform(*schedule.down))
         for v in victims:
             cluster.start(v)
-        await asyncio.sleep(rng.uniform(0.5, 3.0))
+        await asyncio.sleep(rng.uniform(*schedule.up))
 
 
-async def one_seed(version: str, seed: int, duration: float, sync_interval: str) -> dict:
+async def one_seed(
+    version: str, seed: int, duration: float, sync_interval: str, schedule: Schedule
+) -> dict:
     rng = random.Random(seed)
     random.seed(seed)
     system = create("nats", {"version": version, "sync_interval": sync_interval})
@@ -111,7 +123,7 @@ async def one_seed(version: str, seed: int, duration: float, sync_interval: str)
             await c.connect(cluster.names)
         stop = time.monotonic() + duration
         await asyncio.gather(
-            nemesis(cluster, rng, stop, kills),
+            nemesis(cluster, rng, stop, kills, schedule),
             *(sender(u, c, tally, cluster.names, stop) for u, c in clients.items()),
         )
         for n in cluster.names:
@@ -169,18 +181,28 @@ def seeds(text: str) -> list[int]:
     return list(range(int(lo), int(hi or lo) + 1))
 
 
+def span(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition("-")
+    return float(lo), float(hi or lo)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default="2.10.22")
     parser.add_argument("--seeds", type=seeds, default=seeds("1-3"))
     parser.add_argument("--duration", type=float, default=40.0)
     parser.add_argument("--sync-interval", default="2m")
+    parser.add_argument("--down", type=span, default=(0.2, 1.5), help="kill lasts LO-HI s")
+    parser.add_argument("--up", type=span, default=(0.5, 3.0), help="LO-HI s between kills")
     args = parser.parse_args()
     built_server(args.version)
     hits = 0
     for seed in args.seeds:
         started = time.monotonic()
-        result = asyncio.run(one_seed(args.version, seed, args.duration, args.sync_interval))
+        schedule = Schedule(args.down, args.up)
+        result = asyncio.run(
+            one_seed(args.version, seed, args.duration, args.sync_interval, schedule)
+        )
         hits += result["lost"] > 0
         print(f"{args.version} {time.monotonic() - started:.0f}s {result}", flush=True)
     print(f"{args.version}: {hits}/{len(args.seeds)} seeds lost acknowledged messages")

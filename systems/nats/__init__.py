@@ -125,7 +125,9 @@ class NatsSystem:
             parse=str.lower,
         ),
     )
-    capabilities: ClassVar[Capabilities] = Capabilities(primary=True, process_faults=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        primary=True, process_faults=True, pair_links=True
+    )
     port_names: ClassVar[tuple[str, ...]] = ("client", "cluster", "http")
     client_port: ClassVar[str] = "client"
     peer_port: ClassVar[str | None] = "cluster"
