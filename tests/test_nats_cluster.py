@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 from nats_cluster import HOST, DirectCluster, built_server, default_accounts
 
@@ -203,3 +204,43 @@ def test_a_cut_pair_stays_cut_when_gossip_names_the_peer(
             time.sleep(0.2)
         assert "n2" in _routes(cluster, "n1")
     proxies.close()
+
+
+def test_refusals_are_certain_and_a_forgotten_stream_comes_back_empty(tmp_path: Path) -> None:
+    """A full store answers the publish with an error and a deleted stream with "no responders":
+    both are Refused and neither message is ever delivered; the next send re-creates the stream,
+    whose sequence starts again at 1 (what a stream JetStream forgot looks like in a history)."""
+    with DirectCluster(nats_system(max_file_store="3KB"), tmp_path) as cluster:
+        cluster.wait_healthy()
+        cluster.provision(default_accounts())
+        asyncio.run(_refusals(cluster))
+
+
+async def _refusals(cluster: DirectCluster) -> None:
+    users = Users(cluster)
+    u1 = users.clients["u1"]
+    refused: list[str] = []
+    try:
+        await users.connect_all()
+        for i in range(60):
+            try:
+                await u1.send(f"m{i}", "g1", b"x" * 100)
+            except Refused as exc:
+                assert "10023" in str(exc)
+                refused.append(f"m{i}")
+                break
+        assert refused, "a 3 KB store never filled up"
+        raw = await nats.connect(f"nats://{cluster.endpoints()['n2']}")
+        await raw.jetstream().delete_stream("conv-g1")
+        await raw.close()
+        with pytest.raises(Refused, match="no responders"):
+            await u1.send("z1", "g1", b"after the stream is gone")
+        refused.append("z1")
+        again = await u1.send("z2", "g1", b"the stream comes back")
+        assert again.seq == 1
+        await users.clients["u2"].sync(20.0)
+        seen = {d.id for d in users.deliveries if d.user == "u2"}
+        assert "z2" in seen
+        assert not seen & set(refused)
+    finally:
+        await users.close()
