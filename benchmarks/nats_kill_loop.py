@@ -1,12 +1,17 @@
-"""Calibration: does a dense ``kill -9`` schedule make nats-server forget acknowledged messages?
+"""Calibration: does nats-server forget acknowledged messages when every node is killed -9 soon
+after a stream was created?
 
-NATS 2.10.20-2.10.22 can forget a whole stream after repeated kill -9 of random nodes
-(nats-server issue 6888, fixed in 2.10.23). This drives the NATS system's own client against a
-3-node cluster started from ``NatsSystem.launch`` (peers dial each other directly), kills random
-subsets of nodes (several at once, short gaps), restarts everyone, drains, and counts acknowledged
-messages a recipient never saw. Seeded; prints one line per seed and a summary.
+NATS 2.10.20-2.10.22 can forget a whole stream after process crashes (nats-server issue 6888,
+fixed in 2.10.23): after a cluster-wide crash shortly after a stream was created, a new meta
+leader can be elected from a snapshot older than the stream and make every node drop it (#5946,
+one of the fixes Jepsen's NATS 2.12.1 report lists). This drives the NATS system's own client
+against 3 nodes started from ``NatsSystem.launch`` (peers dial each other directly). Each cycle
+starts a new conversation (a new stream), sends a few messages until acknowledged, then kills
+nodes (all three with probability 0.7, else two) within 0-2 s, restarts them and waits for the
+cluster to be healthy. At the end the recipient connects and drains every conversation; an
+acknowledged message it never sees is ``lost``. Seeded; one line per seed and the rate.
 
-    .venv/bin/python benchmarks/nats_kill_loop.py --version 2.10.22 --seeds 1-5 --duration 40
+    .venv/bin/python benchmarks/nats_kill_loop.py --version 2.10.22 --seeds 1-5 --cycles 10
 """
 
 from __future__ import annotations
@@ -24,154 +29,103 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from nats_cluster import DirectCluster, built_server
 
+from systems.nats import NatsSystem
 from systems.registry import create
 from systems.seam import (
     Accounts,
     ClientSettings,
     Delivery,
     Indeterminate,
-    MessagingClient,
     NotCaughtUp,
     Refused,
     Unreachable,
 )
 
-ACCOUNTS = Accounts(
-    users=("u1", "u2", "u3"),
-    conversations={"g1": ("u1", "u2", "u3"), "d12": ("u1", "u2"), "d23": ("u2", "u3")},
-)
 SETTINGS = ClientSettings(connect_timeout=1.0, request_timeout=2.0, heartbeat=0.5)
+PER_CYCLE = 3
 
 
 @dataclass
-class Tally:
-    acked: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # id -> conv, from, seq
-    outcomes: dict[str, int] = field(default_factory=dict)
+class Cycles:
+    """What one seed did: acknowledged sends by id, deliveries, and the kills."""
+
+    acked: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> conv, seq
     deliveries: list[Delivery] = field(default_factory=list)
-
-    def count(self, what: str) -> None:
-        self.outcomes[what] = self.outcomes.get(what, 0) + 1
-
-
-async def sender(user: str, client: MessagingClient, tally: Tally, names: list[str], stop: float):
-    convs = [c for c, m in ACCOUNTS.conversations.items() if user in m]
-    n = 0
-    while time.monotonic() < stop:
-        conv = convs[n % len(convs)]
-        msg_id = f"{user}-{n}"
-        n += 1
-        try:
-            if client.node is None:
-                await client.connect(random.sample(names, len(names)))
-            sent = await client.send(msg_id, conv, msg_id.encode())
-        except Unreachable:
-            tally.count("unreachable")
-            await asyncio.sleep(0.2)
-            continue
-        except Refused:
-            tally.count("fail")
-            await asyncio.sleep(0.05)
-            continue
-        except Indeterminate:
-            tally.count("info")
-            await client.close()
-            continue
-        tally.count("ok")
-        tally.acked[msg_id] = (conv, user, sent.seq or 0)
-        await asyncio.sleep(0.01)
+    kills: list[str] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """Seconds a kill lasts and seconds between kills (uniform in each range)."""
-
-    down: tuple[float, float] = (0.2, 1.5)
-    up: tuple[float, float] = (0.5, 3.0)
+def accounts(cycles: int) -> Accounts:
+    return Accounts(("u1", "u2"), {f"c{i}": ("u1", "u2") for i in range(cycles)})
 
 
-async def nemesis(
-    cluster: DirectCluster, rng: random.Random, stop: float, log: list[str], schedule: Schedule
-):
-    while time.monotonic() < stop:
-        victims = rng.sample(cluster.names, rng.randint(1, len(cluster.names)))
-        for v in victims:
-            cluster.kill(v)
-        log.append(f"kill {','.join(sorted(victims))}")
-        await asyncio.sleep(rng.uniform(*schedule.down))
-        for v in victims:
-            cluster.start(v)
-        await asyncio.sleep(rng.uniform(*schedule.up))
+async def send_until_acked(system: NatsSystem, cluster: DirectCluster, conv: str, run: Cycles):
+    client = system.client("u1", cluster.endpoints(), lambda d: None, SETTINGS)
+    try:
+        for k in range(PER_CYCLE):
+            msg_id = f"{conv}-m{k}"
+            for _ in range(40):
+                try:
+                    if client.node is None:
+                        await client.connect(cluster.names)
+                    sent = await client.send(msg_id, conv, msg_id.encode())
+                except (Refused, Indeterminate, Unreachable) as exc:
+                    name = type(exc).__name__
+                    run.errors[name] = run.errors.get(name, 0) + 1
+                    await asyncio.sleep(0.25)
+                    continue
+                run.acked[msg_id] = (conv, sent.seq or 0)
+                break
+    finally:
+        await client.close()
 
 
-async def one_seed(
-    version: str, seed: int, duration: float, sync_interval: str, schedule: Schedule
-) -> dict:
+async def drain(system: NatsSystem, cluster: DirectCluster, run: Cycles) -> bool:
+    client = system.client("u2", cluster.endpoints(), run.deliveries.append, SETTINGS)
+    try:
+        for _ in range(5):
+            try:
+                await client.connect(cluster.names)
+                await client.sync(30)
+                return True
+            except (Unreachable, NotCaughtUp):
+                await client.close()
+        return False
+    finally:
+        await client.close()
+
+
+async def one_seed(version: str, seed: int, cycles: int) -> dict:
     rng = random.Random(seed)
-    random.seed(seed)
-    system = create("nats", {"version": version, "sync_interval": sync_interval})
+    system = create("nats", {"version": version})
+    assert isinstance(system, NatsSystem)
     root = Path(tempfile.mkdtemp(prefix=f"nats-kill-{version}-{seed}-"))
-    tally = Tally()
-    kills: list[str] = []
+    run = Cycles()
     with DirectCluster(system, root) as cluster:
         cluster.wait_healthy()
-        cluster.provision(ACCOUNTS)
-        clients = {
-            u: system.client(u, cluster.endpoints(), tally.deliveries.append, SETTINGS)
-            for u in ACCOUNTS.users
-        }
-        for c in clients.values():
-            await c.connect(cluster.names)
-        stop = time.monotonic() + duration
-        await asyncio.gather(
-            nemesis(cluster, rng, stop, kills, schedule),
-            *(sender(u, c, tally, cluster.names, stop) for u, c in clients.items()),
-        )
-        for n in cluster.names:
-            if n not in cluster.procs:
-                cluster.start(n)
-        healthy = True
-        try:
+        system.provision(accounts(cycles), root, cluster.names, seed)
+        for i in range(cycles):
+            await send_until_acked(system, cluster, f"c{i}", run)
+            await asyncio.sleep(rng.uniform(0, 2))
+            victims = cluster.names if rng.random() < 0.7 else rng.sample(cluster.names, 2)
+            for v in victims:
+                cluster.kill(v)
+            run.kills.append(",".join(sorted(victims)))
+            await asyncio.sleep(rng.uniform(0.1, 1.0))
+            for v in victims:
+                cluster.start(v)
             cluster.wait_healthy(60)
-        except AssertionError:
-            healthy = False
-        drained = True
-        for c in clients.values():
-            for _ in range(3):
-                try:
-                    if c.node is None:
-                        await c.connect(cluster.names)
-                    await c.sync(30)
-                    break
-                except (Unreachable, NotCaughtUp):
-                    await c.close()
-            else:
-                drained = False
-        streams = {n: (s or {}).get("streams") for n, s in cluster.statuses().items()}
-        for c in clients.values():
-            await c.close()
-    seen = {(d.id, d.user) for d in tally.deliveries}
-    lost = sorted(
-        (m, u)
-        for m, (conv, sender_, _) in tally.acked.items()
-        for u in ACCOUNTS.conversations[conv]
-        if u != sender_ and (m, u) not in seen
-    )
-    seqs: dict[tuple[str, int], set[str]] = {}
-    for d in tally.deliveries:
-        seqs.setdefault((d.conv, d.seq or 0), set()).add(d.id)
-    for m, (conv, _, seq) in tally.acked.items():
-        seqs.setdefault((conv, seq), set()).add(m)
-    conflicts = sum(1 for ids in seqs.values() if len(ids) > 1)
+        drained = await drain(system, cluster, run)
+    seen = {d.id for d in run.deliveries}
+    lost = sorted(m for m in run.acked if m not in seen)
     return {
         "seed": seed,
-        "kills": len(kills),
-        "outcomes": tally.outcomes,
-        "healthy": healthy,
-        "drained": drained,
+        "acked": len(run.acked),
         "lost": len(lost),
-        "lost_ids": sorted({m for m, _ in lost})[:8],
-        "seq_conflicts": conflicts,
-        "streams_after": streams,
+        "lost_convs": sorted({run.acked[m][0] for m in lost}),
+        "drained": drained,
+        "kills_of_all": sum(k.count(",") == 2 for k in run.kills),
+        "errors": run.errors,
         "dir": str(root),
     }
 
@@ -181,28 +135,17 @@ def seeds(text: str) -> list[int]:
     return list(range(int(lo), int(hi or lo) + 1))
 
 
-def span(text: str) -> tuple[float, float]:
-    lo, _, hi = text.partition("-")
-    return float(lo), float(hi or lo)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default="2.10.22")
     parser.add_argument("--seeds", type=seeds, default=seeds("1-3"))
-    parser.add_argument("--duration", type=float, default=40.0)
-    parser.add_argument("--sync-interval", default="2m")
-    parser.add_argument("--down", type=span, default=(0.2, 1.5), help="kill lasts LO-HI s")
-    parser.add_argument("--up", type=span, default=(0.5, 3.0), help="LO-HI s between kills")
+    parser.add_argument("--cycles", type=int, default=10)
     args = parser.parse_args()
     built_server(args.version)
     hits = 0
     for seed in args.seeds:
         started = time.monotonic()
-        schedule = Schedule(args.down, args.up)
-        result = asyncio.run(
-            one_seed(args.version, seed, args.duration, args.sync_interval, schedule)
-        )
+        result = asyncio.run(one_seed(args.version, seed, args.cycles))
         hits += result["lost"] > 0
         print(f"{args.version} {time.monotonic() - started:.0f}s {result}", flush=True)
     print(f"{args.version}: {hits}/{len(args.seeds)} seeds lost acknowledged messages")
