@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from systems.nats import NatsSystem, install
+from systems.nats.client import StreamPlan, client_conversations, plan_from
 from systems.nats.config import (
     CLOSED_ADVERTISE,
     ServerOptions,
@@ -255,3 +256,16 @@ def test_unreadable_extra_config_names_the_path(tmp_path: Path) -> None:
     system = create("nats", {"extra_config": str(tmp_path / "missing.conf")})
     with pytest.raises(SystemConfigError, match=r"missing\.conf"):
         system.describe()
+
+
+def test_stream_and_consumer_plans() -> None:
+    plan = plan_from(settings(storage="memory", duplicate_window="120"), replicas=5)
+    assert plan == StreamPlan(replicas=5, storage="memory", duplicate_window=120.0)
+    stream = plan.stream_config("g 1")
+    assert (stream.name, stream.subjects, stream.num_replicas) == ("conv-g_201", ["chat.g_201"], 5)
+    assert stream.as_dict()["duplicate_window"] == 120 * 10**9
+    consumer = plan.consumer_config("u.1")
+    assert consumer.durable_name == "user-u_2e1"
+    assert consumer.as_dict()["ack_policy"] == "explicit"
+    convs = {"g": ("u1", "u2", "u3"), "d": ("u2", "u3")}
+    assert client_conversations("u1", convs) == {"g": ("u1", "u2", "u3")}
