@@ -6,10 +6,15 @@ fixed in 2.10.23): after a cluster-wide crash shortly after a stream was created
 leader can be elected from a snapshot older than the stream and make every node drop it (#5946,
 one of the fixes Jepsen's NATS 2.12.1 report lists). This drives the NATS system's own client
 against 3 nodes started from ``NatsSystem.launch`` (peers dial each other directly). Each cycle
-starts a new conversation (a new stream), sends a few messages until acknowledged, then kills
-nodes (all three with probability 0.7, else two) within 0-2 s, restarts them and waits for the
-cluster to be healthy. At the end the recipient connects and drains every conversation; an
-acknowledged message it never sees is ``lost``. Seeded; one line per seed and the rate.
+a producer outside the conversations (so no consumer exists yet, as in Jepsen's workload) starts
+a new conversation: its first send creates the stream, and it sends a few messages until
+acknowledged; then nodes are killed (all three with probability 0.7, else two) within 0-2 s,
+restarted, and the cluster waited for. At the end both recipients come online and drain every
+conversation; an acknowledged message a recipient never sees is ``lost`` (counted per message
+and recipient, as the checker does). Seeded; one line per seed and the rate.
+
+A durable consumer created right after the stream (what a member's connect does) shields the
+stream from this trigger: the consumer's meta entry follows the stream's before the crash.
 
     .venv/bin/python benchmarks/nats_kill_loop.py --version 2.10.22 --seeds 1-5 --cycles 10
 """
@@ -56,11 +61,13 @@ class Cycles:
 
 
 def accounts(cycles: int) -> Accounts:
-    return Accounts(("u1", "u2"), {f"c{i}": ("u1", "u2") for i in range(cycles)})
+    """Recipients u1 and u2 in every conversation; the producer p is in none (it only
+    publishes, so it creates the streams but no consumer)."""
+    return Accounts(("p", "u1", "u2"), {f"c{i}": ("u1", "u2") for i in range(cycles)})
 
 
 async def send_until_acked(system: NatsSystem, cluster: DirectCluster, conv: str, run: Cycles):
-    client = system.client("u1", cluster.endpoints(), lambda d: None, SETTINGS)
+    client = system.client("p", cluster.endpoints(), lambda d: None, SETTINGS)
     try:
         for k in range(PER_CYCLE):
             msg_id = f"{conv}-m{k}"
@@ -81,18 +88,23 @@ async def send_until_acked(system: NatsSystem, cluster: DirectCluster, conv: str
 
 
 async def drain(system: NatsSystem, cluster: DirectCluster, run: Cycles) -> bool:
-    client = system.client("u2", cluster.endpoints(), run.deliveries.append, SETTINGS)
-    try:
-        for _ in range(5):
-            try:
-                await client.connect(cluster.names)
-                await client.sync(30)
-                return True
-            except (Unreachable, NotCaughtUp):
-                await client.close()
-        return False
-    finally:
-        await client.close()
+    """Both recipients come online and catch up; False when one cannot."""
+    caught_up = True
+    for user in ("u1", "u2"):
+        client = system.client(user, cluster.endpoints(), run.deliveries.append, SETTINGS)
+        try:
+            for _ in range(5):
+                try:
+                    await client.connect(cluster.names)
+                    await client.sync(30)
+                    break
+                except (Unreachable, NotCaughtUp):
+                    await client.close()
+            else:
+                caught_up = False
+        finally:
+            await client.close()
+    return caught_up
 
 
 async def one_seed(version: str, seed: int, cycles: int) -> dict:
@@ -116,13 +128,13 @@ async def one_seed(version: str, seed: int, cycles: int) -> dict:
                 cluster.start(v)
             cluster.wait_healthy(60)
         drained = await drain(system, cluster, run)
-    seen = {d.id for d in run.deliveries}
-    lost = sorted(m for m in run.acked if m not in seen)
+    seen = {(d.id, d.user) for d in run.deliveries}
+    lost = sorted((m, u) for m in run.acked for u in ("u1", "u2") if (m, u) not in seen)
     return {
         "seed": seed,
         "acked": len(run.acked),
         "lost": len(lost),
-        "lost_convs": sorted({run.acked[m][0] for m in lost}),
+        "lost_convs": sorted({run.acked[m][0] for m, _ in lost}),
         "drained": drained,
         "kills_of_all": sum(k.count(",") == 2 for k in run.kills),
         "errors": run.errors,

@@ -29,7 +29,8 @@ The mapping (each checker keeps its meaning):
 * Streams and consumers are created on ``connect`` (idempotent: the same config is accepted
   again), and again whenever the server says the stream or consumer is gone: a stream that
   JetStream forgot comes back empty, so the messages it held show up as ``lost``, not as a run
-  that cannot drain.
+  that cannot drain. A sender outside a conversation creates its stream on its first send and
+  has no consumer on it (a pure producer).
 * ``connect`` dials exactly one node (``servers=[that one]``, no reconnect, no discovered
   servers): the driver does the failover.
 """
@@ -146,6 +147,7 @@ class NatsClient:
         self._loops: list[asyncio.Task[None]] = []
         self._seen: set[tuple[str, int, str]] = set()
         self._stale: set[str] = set()
+        self._ensured: set[str] = set()
 
     @property
     def node(self) -> str | None:
@@ -213,14 +215,17 @@ class NatsClient:
         )
 
     async def _ensure(self, js: JetStreamContext, conv: str) -> None:
-        """Create ``conv``'s stream and this user's consumer on it unless they exist."""
+        """Create ``conv``'s stream unless it exists, and this user's consumer on it when the
+        user is a member (a sender outside the conversation only publishes)."""
         try:
             await js.add_stream(self._plan.stream_config(conv))
         except nats.js.errors.BadRequestError as exc:
             if exc.err_code != STREAM_NAME_IN_USE:
                 raise
-        await js.add_consumer(stream_name(conv), self._plan.consumer_config(self.user))
+        if conv in self._convs:
+            await js.add_consumer(stream_name(conv), self._plan.consumer_config(self.user))
         self._stale.discard(conv)
+        self._ensured.add(conv)
 
     def _connected(self) -> tuple[NatsConnection, JetStreamContext]:
         nc, js = self._nc, self._js
@@ -230,7 +235,7 @@ class NatsClient:
 
     async def send(self, msg_id: str, conv: str, body: bytes) -> Sent:
         _, js = self._connected()
-        if conv in self._stale:
+        if conv in self._stale or conv not in self._ensured:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await asyncio.wait_for(self._ensure(js, conv), self._settings.request_timeout)
         try:
@@ -371,15 +376,17 @@ class NatsClient:
                 raise task.exception()  # type: ignore[misc]
 
     async def close(self) -> None:
+        """Stop the fetch loops and close the connection; never waits more than about
+        ``connect_timeout`` + 1 s (a cancelled nats-py fetch can linger until its connection
+        closes, so the connection is closed before the loops are awaited)."""
         loops, self._loops = self._loops, []
         for task in loops:
             task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         nc, self._nc, self._js, self._node = self._nc, None, None, None
         if nc is not None:
             await self._close_connection(nc)
+        if loops:
+            await asyncio.wait(loops, timeout=1.0)
 
     async def _close_connection(self, nc: NatsConnection) -> None:
         with contextlib.suppress(Exception):
