@@ -96,11 +96,15 @@ async def drain(system: NatsSystem, cluster: DirectCluster, run: Cycles) -> bool
     return caught_up
 
 
-async def one_seed(version: str, seed: int, cycles: int) -> dict[str, Any]:
+async def one_seed(
+    version: str, seed: int, cycles: int, root: Path | None = None
+) -> dict[str, Any]:
+    """Run ``cycles`` kill cycles with ``seed`` against ``version``, nodes under ``root`` (a new
+    temporary directory, kept for its logs, when None); what was acked, lost, and drained."""
     rng = random.Random(seed)
     system = create("nats", {"version": version})
     assert isinstance(system, NatsSystem)
-    root = Path(tempfile.mkdtemp(prefix=f"nats-kill-{version}-{seed}-"))
+    root = root or Path(tempfile.mkdtemp(prefix=f"nats-kill-{version}-{seed}-"))
     run = Cycles()
     with DirectCluster(system, root) as cluster:
         cluster.wait_healthy()

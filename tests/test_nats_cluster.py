@@ -247,19 +247,22 @@ async def _refusals(cluster: DirectCluster) -> None:
         await users.close()
 
 
-def test_2_10_22_forgets_acknowledged_messages_and_the_current_release_does_not() -> None:
+def test_2_10_22_forgets_acknowledged_messages_and_the_current_release_does_not(
+    tmp_path: Path,
+) -> None:
     """nats-server issue 6888 through the seam: killing every node soon after a stream is made
     loses its acknowledged messages on 2.10.22 (tried over up to three seeds, as the bug tests
     do); the same cycles against the default release lose nothing."""
     built_server("2.10.22")
     tries = []
     for seed in (1, 2, 3):
-        result = asyncio.run(one_seed("2.10.22", seed, cycles=4))
+        result = asyncio.run(one_seed("2.10.22", seed, 4, tmp_path / f"2.10.22-{seed}"))
         tries.append(result)
         if result["lost"]:
             break
     assert tries[-1]["lost"] > 0, f"2.10.22 lost nothing in {tries}"
     assert tries[-1]["drained"]
-    fixed = asyncio.run(one_seed(install.DEFAULT_VERSION, tries[-1]["seed"], cycles=4))
+    seed = tries[-1]["seed"]
+    fixed = asyncio.run(one_seed(install.DEFAULT_VERSION, seed, 4, tmp_path / "default"))
     assert fixed["lost"] == 0 and fixed["drained"], fixed
     assert fixed["acked"] == tries[-1]["acked"]
