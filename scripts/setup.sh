@@ -29,4 +29,5 @@ if ! command -v fusermount3 >/dev/null || ! ldconfig -p | grep 'libfuse3\.so\.3'
         echo "setup: the power-loss fault needs fuse3: run 'apt-get install fuse3' as root" >&2
     fi
 fi
+bash scripts/install-nats.sh
 echo "setup: done (.venv/bin/splitbrain, $(command -v toxiproxy-server || echo "$HOME/.local/bin/toxiproxy-server"))"

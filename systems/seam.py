@@ -138,10 +138,14 @@ class Capabilities:
 
     ``primary``: node statuses name one primary (for primary-aimed faults). ``process_faults``:
     its nodes are processes the backend started, so kill, pause and power loss apply.
+    ``pair_links``: two nodes share one connection whichever side dialled it (NATS routes), so
+    the proxy of one direction may carry both directions' traffic: a one-way cut is not a one-way
+    partition, and the nemesis must cut (and delay) both directions of a pair together.
     """
 
     primary: bool = False
     process_faults: bool = True
+    pair_links: bool = False
 
 
 @dataclass(frozen=True)
