@@ -5,8 +5,8 @@ NATS 2.10.20-2.10.22 can forget a whole stream after process crashes (nats-serve
 fixed in 2.10.23): after a cluster-wide crash shortly after a stream was created, a new meta
 leader can be elected from a snapshot older than the stream and make every node drop it (#5946,
 one of the fixes Jepsen's NATS 2.12.1 report lists). The cycles are in
-``tests/nats_kill_cycles.py``; this prints one line per seed and how many seeds lost acknowledged
-messages.
+``tests/helpers/nats_kill_cycles.py``; this prints one line per seed and how many seeds lost
+acknowledged messages.
 
     .venv/bin/python benchmarks/nats_kill_loop.py --version 2.10.22 --seeds 1-5 --cycles 8
 """
@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nats_cluster import built_server
-from nats_kill_cycles import one_seed
+from tests.helpers.nats_cluster import built_server
+from tests.helpers.nats_kill_cycles import one_seed
 
 
 def seeds(text: str) -> list[int]:

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import nats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from nats_cluster import DirectCluster, built_server, default_accounts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from systems.nats.config import stream_name, subject
 from systems.registry import create
 from systems.seam import ClientSettings, Delivery
+from tests.helpers.nats_cluster import DirectCluster, built_server, default_accounts
 
 
 async def through_client(cluster: DirectCluster, count: int) -> tuple[float, int]:

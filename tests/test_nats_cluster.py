@@ -14,8 +14,6 @@ from pathlib import Path
 
 import nats
 import pytest
-from nats_cluster import HOST, DirectCluster, built_server, default_accounts
-from nats_kill_cycles import one_seed
 
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer
@@ -30,6 +28,8 @@ from systems.seam import (
     Unreachable,
     digest,
 )
+from tests.helpers.nats_cluster import HOST, DirectCluster, built_server, default_accounts
+from tests.helpers.nats_kill_cycles import one_seed
 
 pytestmark = pytest.mark.slow
 SETTINGS = ClientSettings(connect_timeout=1.5, request_timeout=2.0, heartbeat=0.5)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from nats_cluster import built_server
 
 from systems.nats import install
 from systems.seam import SystemConfigError
+from tests.helpers.nats_cluster import built_server
 
 
 def test_unpublished_version_names_the_published_ones(tmp_path: Path) -> None:

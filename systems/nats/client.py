@@ -4,9 +4,12 @@ The mapping (each checker keeps its meaning):
 
 * One stream per conversation (subject ``chat.<conv>``), so the stream sequence is the
   conversation's ``seq``; its duplicate window is long enough for every retry of a run.
-* ``send`` publishes a JSON envelope (id, from, conv, body) with the message id in the
+* ``send`` publishes a JSON envelope (id, from, conv, body) with ``<sender>/<id>`` in the
   ``Nats-Msg-Id`` header. The PubAck is ``ok`` with its sequence; a retry the server recognises
-  gets the original sequence back (``duplicate: true``).
+  gets the original sequence back (``duplicate: true``). JetStream de-duplicates by that header
+  per stream, across senders: with the bare client id, another member's send of the same id
+  would be taken for a retry and answered with that member's sequence (the harness's colliding
+  ids showed it as ``lost`` and ``seq-conflict``), so the id is keyed by its sender.
 * What proves a send was *not* stored (:class:`Refused`, recorded ``fail``), from the server's
   source (``processClusteredInboundMsg`` and ``processJetStreamMsg``):
 
@@ -234,7 +237,10 @@ class NatsClient:
         return nc, js
 
     async def send(self, msg_id: str, conv: str, body: bytes) -> Sent:
-        _, js = self._connected()
+        try:
+            _, js = self._connected()
+        except Unreachable as exc:  # nothing was published: certainly not taken
+            raise Refused(str(exc)) from None
         if conv in self._stale or conv not in self._ensured:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await asyncio.wait_for(self._ensure(js, conv), self._settings.request_timeout)
@@ -243,7 +249,7 @@ class NatsClient:
                 subject(conv),
                 envelope(msg_id, self.user, conv, body),
                 timeout=self._settings.request_timeout,
-                headers={MSG_ID_HEADER: msg_id},
+                headers={MSG_ID_HEADER: f"{self.user}/{msg_id}"},
             )
         except nats.js.errors.NoStreamResponseError:
             self._stale.add(conv)

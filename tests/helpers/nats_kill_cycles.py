@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nats_cluster import DirectCluster
-
 from systems.nats import NatsSystem
 from systems.registry import create
 from systems.seam import (
@@ -34,6 +32,7 @@ from systems.seam import (
     Refused,
     Unreachable,
 )
+from tests.helpers.nats_cluster import DirectCluster
 
 SETTINGS = ClientSettings(connect_timeout=1.0, request_timeout=2.0, heartbeat=0.5)
 PER_CYCLE = 3
