@@ -232,7 +232,7 @@ async def _refusals(cluster: DirectCluster) -> None:
                 break
         assert refused, "a 3 KB store never filled up"
         raw = await nats.connect(f"nats://{cluster.endpoints()['n2']}")
-        await raw.jetstream().delete_stream("conv-g1")
+        await raw.jetstream(timeout=30.0).delete_stream("conv-g1")  # a loaded CI machine
         await raw.close()
         with pytest.raises(Refused, match="no responders"):
             await u1.send("z1", "g1", b"after the stream is gone")
