@@ -19,13 +19,14 @@ pytestmark = pytest.mark.slow
 RECIPE: dict[str, Any] = {
     "system": "nats",
     "profile": "cluster-crash",
-    "time_limit": 40,
-    "clients": 4,
+    "time_limit": 50,
+    "clients": 8,
     "groups": 6,
     "group_sizes": "2-3",
     "direct_chats": 0,
     "rate": 2,
     "offline_fraction": 0,
+    "request_timeout": 1,
     "conversation_starts": "before-faults",
     "senders": "outsiders",
 }
