@@ -44,7 +44,7 @@ def test_the_recipe_loses_acknowledged_messages_on_2_10_22_and_not_on_2_10_23(
     built_server("2.10.22")
     built_server("2.10.23")
     tries = []
-    for seed in (1, 2, 3):
+    for seed in (3, 4, 5):  # measured: lost on 2.10.22 with each (docs/nats.md)
         results = run_test(recipe("2.10.22", seed, tmp_path / "bug"), out=io.StringIO()).results
         tries.append((seed, results["anomaly_counts"]))
         if results["anomaly_counts"]["lost"]:
