@@ -28,6 +28,8 @@ from systems.seam import SystemConfigError, resolve_options
 
 BACKENDS = ("local", "docker")
 NEMESIS_KINDS = tuple(KINDS)
+CONVERSATION_STARTS = ("at-start", "before-faults")
+SENDERS = ("members", "outsiders")
 # Settings of the reference system that older configs and test.json files kept at the top level.
 LEGACY_SYSTEM_KEYS = ("mode", "bug", "e2e")
 
@@ -255,6 +257,20 @@ class RunConfig:
         check=lambda v: 0 <= v <= 1,
         expect="0..1",
     )
+    conversation_starts: str = setting(
+        "at-start",
+        "when each conversation is first used: at-start (any time) or before-faults (each "
+        "shortly before a seeded fault starts, one conversation per fault; those left over at "
+        "the start)",
+        choices=CONVERSATION_STARTS,
+    )
+    senders: str = setting(
+        "members",
+        "who sends: members (a member of the conversation) or outsiders (a quarter of the "
+        "clients, at least one, are in no conversation and send every message; the members "
+        "stay offline until the drain, so every message reaches them through the backlog)",
+        choices=SENDERS,
+    )
     payload_sizes: tuple[int, ...] = setting(
         (24, 200, 2000),
         "message body sizes to draw from, comma-separated, k = 1024 (e.g. 200,1k,64k)",
@@ -446,6 +462,11 @@ def validate(config: RunConfig, source: str = "settings") -> None:
             raise ConfigError(f"{source}: {describe(key)}")
     if config.groups + config.direct_chats <= 0:
         raise ConfigError(f"{source}: give at least one group or direct chat")
+    if config.senders == "outsiders" and config.clients < 3:
+        raise ConfigError(
+            f"{source}: senders = outsiders needs at least 3 clients (2 members and a sender "
+            "outside them); raise clients"
+        )
     try:
         config.system_settings()
     except SystemConfigError as exc:

@@ -188,15 +188,17 @@ class ClientDriver:
         start: float,
         deadline: float,
     ) -> None:
-        """Carry out this user's sends and offline windows (times relative to ``start``)."""
+        """Carry out this user's sends and offline windows (times relative to ``start``); a user
+        offline from the start does not connect before its window ends."""
         loop = asyncio.get_running_loop()
         events: list[tuple[float, int, Any]] = [(s.at, 1, s) for s in sends]
         for w in offline:
             events.append((w.start, 0, ("offline", w)))
             events.append((w.start + w.duration, 0, ("online", w)))
         events.sort(key=lambda e: (e[0], e[1]))
-        online = True
-        await self.connect()
+        online = not any(w.start <= 0 for w in offline)
+        if online:
+            await self.connect()
         for at, _, event in events:
             delay = start + at - loop.time()
             if delay > 0:

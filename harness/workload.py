@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.config import RunConfig
 
 BURST_SECONDS = 3.0  # how long the send rate stays raised at the start of a fault
+LEAD_SECONDS = (0.3, 1.2)  # how long before its fault a before-faults conversation starts
 _WIRE_ID = re.compile(r"m(\d+)-\d+")
 
 
@@ -106,6 +107,33 @@ def plan_conversations(
     return conversations
 
 
+def split_senders(users: list[str], senders: str) -> tuple[list[str], list[str]]:
+    """(members, producers): with ``outsiders`` the last quarter of the users (at least one) are
+    producers, in no conversation; otherwise every user is a member and there are none."""
+    if senders != "outsiders":
+        return users, []
+    count = max(1, len(users) // 4)
+    return users[:-count], users[-count:]
+
+
+def plan_starts(
+    rng: random.Random, names: Sequence[str], faults: Sequence[float], how: str
+) -> dict[str, float]:
+    """When each conversation is first used; empty (any time) unless ``how`` is
+    ``before-faults``: then, in a seeded order, each conversation starts 0.3-1.2 s before the
+    next fault start in ``faults``, so a system's per-conversation state (a NATS stream) is
+    created just before a fault; conversations left over start at 0."""
+    if how != "before-faults":
+        return {}
+    order = sorted(names)
+    rng.shuffle(order)
+    times = sorted(set(faults))
+    return {
+        conv: round(max(0.0, times[k] - rng.uniform(*LEAD_SECONDS)), 6) if k < len(times) else 0.0
+        for k, conv in enumerate(order)
+    }
+
+
 def _rate_at(t: float, rate: float, bursts: Sequence[float], burst: float) -> float:
     return rate * burst if any(b <= t < b + BURST_SECONDS for b in bursts) else rate
 
@@ -118,23 +146,39 @@ def plan_sends(
     sizes: Sequence[int] = (24,),
     bursts: Sequence[float] = (),
     burst: float = 1.0,
+    starts: Mapping[str, float] | None = None,
+    producers: Sequence[str] = (),
 ) -> tuple[PlannedSend, ...]:
     """Poisson arrivals at ``rate`` per second (``rate * burst`` for a few seconds from each time
-    in ``bursts``); each from a random member of a random chat, of a size drawn from ``sizes``."""
+    in ``bursts``); each from a random member of a random chat, of a size drawn from ``sizes``.
+
+    With ``starts`` (see :func:`plan_starts`) a conversation gets a send at its start time and
+    none before; with ``producers`` every send is by one of them instead of a member."""
+    starts = starts or {}
     sends: list[PlannedSend] = []
     counters: dict[str, int] = {}
     names = sorted(conversations)
+    firsts = sorted((at, conv) for conv, at in starts.items() if at < duration)
+
+    def add(at: float, conv: str) -> None:
+        user = rng.choice(producers or conversations[conv])
+        counters[user] = counters.get(user, 0) + 1
+        msg_id = f"m{user[1:]}-{counters[user]}"
+        size = rng.choice(sizes)
+        sends.append(PlannedSend(round(at, 6), msg_id, user, conv, size, rng.getrandbits(64)))
+
     peak = rate * max(1.0, burst)
     t = rng.expovariate(peak)
     while t < duration:
+        while firsts and firsts[0][0] <= t:
+            add(*firsts.pop(0))
         if rng.random() * peak < _rate_at(t, rate, bursts, burst):
-            conv = rng.choice(names)
-            user = rng.choice(conversations[conv])
-            counters[user] = counters.get(user, 0) + 1
-            msg_id = f"m{user[1:]}-{counters[user]}"
-            size = rng.choice(sizes)
-            sends.append(PlannedSend(round(t, 6), msg_id, user, conv, size, rng.getrandbits(64)))
+            started = [c for c in names if starts.get(c, 0.0) <= t]
+            if started:
+                add(t, rng.choice(started))
         t += rng.expovariate(peak)
+    for at, conv in firsts:
+        add(at, conv)
     return tuple(sends)
 
 
@@ -191,14 +235,18 @@ def plan_offline(
 def plan_workload(config: RunConfig, faults: Sequence[float] = ()) -> WorkloadPlan:
     """The whole plan for ``config``; equal configs (and fault times) give equal plans.
 
-    ``faults`` are the times the seeded fault schedule starts a fault: sends burst there and
-    some clients go offline there.
+    ``faults`` are the times the seeded fault schedule starts a fault: sends burst there, some
+    clients go offline there, and ``before-faults`` conversations start just before them.
+    With ``senders = outsiders`` the members are offline from 0 to the time limit (they connect
+    only for the drain) and only the producers get random offline windows.
     """
     rng = random.Random(f"workload-{config.seed}")
     users = [f"u{i + 1}" for i in range(config.clients)]
+    members, producers = split_senders(users, config.senders)
     conversations = plan_conversations(
-        rng, users, config.groups, config.direct_chats, config.group_sizes
+        rng, members, config.groups, config.direct_chats, config.group_sizes
     )
+    starts = plan_starts(rng, list(conversations), faults, config.conversation_starts)
     client_group = {user: f"c{i % config.client_groups}" for i, user in enumerate(users)}
     sends = plan_sends(
         rng,
@@ -208,7 +256,12 @@ def plan_workload(config: RunConfig, faults: Sequence[float] = ()) -> WorkloadPl
         config.payload_sizes,
         faults,
         config.burst,
+        starts,
+        producers,
     )
     sends = collide_ids(rng, sends, config.colliding_ids)
-    offline = plan_offline(rng, users, config.offline_fraction, config.time_limit, faults)
+    offline = plan_offline(
+        rng, producers or users, config.offline_fraction, config.time_limit, faults
+    )
+    offline += tuple(OfflineWindow(u, 0.0, config.time_limit) for u in members if producers)
     return WorkloadPlan(tuple(users), conversations, client_group, sends, offline)

@@ -4,7 +4,9 @@ are. A profile is data; :func:`nemesis.schedule.generate_schedule` reads it.
 ``gentle`` is the generator of splitbrain before profiles (one fault at a time, every few
 seconds); ``default`` aims at the primary in most faults, overlaps faults and is dense enough that
 each known bug of the reference cluster shows in a 30-40 s run; ``harsh`` is denser and hits
-majorities and whole clusters more; ``primary-killer`` kills the primary every 2 s or so.
+majorities and whole clusters more; ``primary-killer`` kills the primary every 2 s or so;
+``cluster-crash`` kills the whole cluster (or a majority) every 6-9 s, for crash-recovery
+bugs such as NATS's forgotten streams.
 
 Pure data; no I/O. The mappings are read-only.
 """
@@ -115,6 +117,18 @@ _PROFILES = (
         latency_ms=(200, 500),
         latency_all_share=1.0,
         companions={"kill": ("latency",), "power-loss": ("latency",)},
+    ),
+    Profile(
+        name="cluster-crash",
+        description="kill every node (a majority 3 times in 10) for 0.3-0.9 s, then 5-8 s "
+        "quiet for the cluster to recover; nothing overlaps",
+        weights={"kill": 1},
+        interval=6.0,
+        duration=(0.05, 0.15),
+        gap=(0.8, 1.3),
+        primary_share=0.0,
+        majority_share=0.3,
+        all_share=0.7,
     ),
 )
 

@@ -36,7 +36,9 @@ configs = st.builds(
                 tuple
             ),
             "nemesis_interval": st.none() | st.floats(0.1, 60, **finite),
-            "profile": st.sampled_from(["gentle", "default", "harsh", "primary-killer"]),
+            "profile": st.sampled_from(
+                ["gentle", "default", "harsh", "primary-killer", "cluster-crash"]
+            ),
             "partition_mode": st.sampled_from(["drop", "refuse"]),
             "partition_shapes": st.lists(
                 st.sampled_from(["one-alone", "primary-alone", "halves", "bridge"]), unique=True
@@ -49,6 +51,7 @@ configs = st.builds(
             "groups": st.integers(1, 5),
             "direct_chats": st.integers(0, 9),
             "offline_fraction": st.floats(0, 1, **finite),
+            "conversation_starts": st.sampled_from(["at-start", "before-faults"]),
             "request_timeout": st.floats(0.05, 10, **finite),
             "heartbeat": st.floats(0.05, 10, **finite),
             "drain_timeout": st.floats(1, 600, **finite),
@@ -112,6 +115,8 @@ def test_toml_and_flags_spell_the_same_settings(tmp_path: Path) -> None:
         ({"system": "kafka"}, "system must be one of reference"),
         ({"nemesis": "partition,flood"}, "nemesis must be any of"),
         ({"clients": 1}, "clients must be 2..5000"),
+        ({"senders": "outsiders", "clients": 2}, "senders = outsiders needs at least 3 clients"),
+        ({"conversation_starts": "later"}, "must be one of at-start, before-faults"),
         ({"nodes": "three"}, "nodes = 'three' is not a valid value"),
         ({"colour": "red"}, "unknown setting(s) colour"),
         ({"group_sizes": "5-2"}, "group_sizes must be LOW-HIGH"),

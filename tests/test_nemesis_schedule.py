@@ -246,6 +246,17 @@ def test_the_primary_killer_kills_the_primary_every_two_seconds_or_so():
     assert {s.kind for s in schedule.steps} <= {"kill", "latency"}
 
 
+def test_cluster_crash_kills_every_node_or_a_majority_with_quiet_between():
+    for seed in range(10):
+        schedule = generate_schedule(seed, None, THREE, ("c0",), 50, profile="cluster-crash")
+        steps = schedule.steps
+        assert len(steps) >= 5 and {s.kind for s in steps} == {"kill"}
+        assert all(len(s.params["nodes"]) >= 2 for s in steps)
+        assert all(0.3 <= s.duration <= 0.9 for s in steps)
+        assert min(b.at - a.end for a, b in itertools.pairwise(steps)) >= 4.8
+        assert any(s.params["choose"] == "all" for s in steps)
+
+
 def test_an_unknown_profile_is_refused_with_the_profiles_described():
     with pytest.raises(ValueError, match=r"gentle: one fault at a time.*harsh:"):
         generate_schedule(1, None, THREE, (), 30, profile="brutal")

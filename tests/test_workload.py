@@ -88,3 +88,63 @@ def test_sends_burst_and_clients_go_offline_during_faults() -> None:
 def test_some_client_goes_offline_whenever_the_fraction_is_above_zero() -> None:
     for seed in range(20):
         assert plan_workload(RunConfig(seed=seed, offline_fraction=0.01, clients=3)).offline
+
+
+staged_configs = st.builds(
+    RunConfig,
+    seed=st.integers(0, 10**6),
+    clients=st.integers(3, 20),
+    rate=st.floats(1, 20),
+    time_limit=st.floats(1, 30),
+    groups=st.integers(0, 4),
+    direct_chats=st.integers(1, 6),
+    offline_fraction=st.floats(0, 1),
+    conversation_starts=st.sampled_from(["at-start", "before-faults"]),
+    senders=st.sampled_from(["members", "outsiders"]),
+)
+
+
+@given(staged_configs, fault_times)
+def test_outside_senders_and_staggered_starts_keep_the_plan_well_formed(
+    config: RunConfig, faults: tuple[float, ...]
+) -> None:
+    plan = plan_workload(config, faults)
+    assert plan == plan_workload(config, faults)
+    ids = [s.msg_id for s in plan.sends]
+    assert len(ids) == len(set(ids))
+    assert [s.at for s in plan.sends] == sorted(s.at for s in plan.sends)
+    members = {u for m in plan.conversations.values() for u in m}
+    for send in plan.sends:
+        assert 0 <= send.at < config.time_limit
+        assert history_id(send.system_id, send.user) == send.msg_id
+        if config.senders == "outsiders":
+            assert send.user not in members
+        else:
+            assert send.user in plan.conversations[send.conv]
+    if config.senders == "outsiders":
+        assert members and set(plan.users) - members
+        offline = {w.user: w for w in plan.offline if w.start == 0}
+        for user in members:  # offline from the start to the end: they connect for the drain
+            assert offline[user].duration == config.time_limit
+    for window in plan.offline:
+        assert window.start >= 0 and window.start + window.duration <= config.time_limit
+
+
+def test_before_faults_starts_each_conversation_shortly_before_a_fault() -> None:
+    faults = (5.0, 11.0, 17.5)
+    config = RunConfig(
+        groups=4, direct_chats=0, clients=5, rate=3, time_limit=25, offline_fraction=0,
+        conversation_starts="before-faults", senders="outsiders", seed=3,
+    )  # fmt: skip
+    plan = plan_workload(config, faults)
+    first = {}
+    for send in plan.sends:
+        first.setdefault(send.conv, send.at)
+    assert sorted(first) == sorted(plan.conversations)
+    staged = sorted(at for at in first.values() if at > 0)
+    assert len(staged) == len(faults)
+    for at, fault in zip(staged, faults, strict=True):
+        assert 0.3 <= fault - at <= 1.2
+    assert sorted(first.values()).count(0.0) == 1  # the fourth conversation: no fault left
+    at_start = plan_workload(config.changed(conversation_starts="at-start"), faults)
+    assert min(s.at for s in at_start.sends) < 1 and len({s.conv for s in at_start.sends}) == 4

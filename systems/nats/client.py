@@ -20,7 +20,11 @@ The mapping (each checker keeps its meaning):
     the publish to no subscriber at all, so no stream leader received it.
 
   Everything else (no PubAck within ``request_timeout``, the connection lost with the request in
-  flight, a proposal that a deposed leader dropped without answering) is :class:`Indeterminate`.
+  flight, a proposal that a deposed leader dropped without answering) is :class:`Indeterminate`,
+  and so is a retry the server recognises while the original is proposed but not yet applied:
+  ``processClusteredInboundMsg`` stages its id with sequence 0, and a retry then gets a PubAck
+  with sequence 0 (2.10, seen under kills) or error 10158 (duplicate message conflict, later
+  releases); the original may still be stored or dropped.
 * Each member has a durable pull consumer (explicit ack) on every stream of its conversations; the
   durable consumer is the offline backlog across reconnects. A fetch loop per conversation
   delivers as messages arrive, calls ``on_deliver`` and acks after it returns. A member's own
@@ -78,6 +82,7 @@ from systems.seam import (
 FETCH_BATCH = 64
 STREAM_NOT_FOUND = 10059
 CONSUMER_NOT_FOUND = 10014
+DUPLICATE_IN_FLIGHT = 10158  # JSStreamDuplicateMessageConflictErr: the original is not applied yet
 STREAM_NAME_IN_USE = 10058
 MSG_ID_HEADER = "Nats-Msg-Id"
 
@@ -255,6 +260,8 @@ class NatsClient:
             self._stale.add(conv)
             raise Refused("no responders: no stream leader received the publish") from None
         except nats.js.errors.APIError as exc:
+            if exc.err_code == DUPLICATE_IN_FLIGHT:
+                raise Indeterminate(f"a retry of a publish still in flight: {exc}") from None
             if _missing(exc):
                 self._stale.add(conv)
             raise Refused(
@@ -264,6 +271,8 @@ class NatsClient:
             raise Indeterminate(f"no PubAck within {self._settings.request_timeout} s") from None
         except (nats.errors.Error, OSError) as exc:
             raise Indeterminate(f"{type(exc).__name__}: {exc}") from None
+        if not ack.seq:  # 2.10: a retry of a publish proposed but not yet applied
+            raise Indeterminate("PubAck with sequence 0: a retry of a publish still in flight")
         return Sent(seq=ack.seq, node=self._node)
 
     async def _fetch_loop(self, nc: NatsConnection, js: JetStreamContext, conv: str) -> None:
