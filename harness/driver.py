@@ -75,6 +75,7 @@ class ClientDriver:
     def __post_init__(self) -> None:
         self.process = self.process_ids.next()
         self.last_delivery_at = 0.0
+        self.sync_problem = ""  # why the last sync failed, for the drain's error
         self._order = list(self.endpoints)
         self.rng.shuffle(self._order)
         # One client for the whole run, so a system's client may remember what it received
@@ -223,14 +224,17 @@ class ClientDriver:
         """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        self.sync_problem = f"could not connect{f' to {node}' if node else ''}"
         while loop.time() < end:
             if node is not None and self._client.node not in (None, node):
                 await self.disconnect()
             if await self._connect_to(node):
                 try:
                     await self._client.sync(timeout=max(0.5, min(5.0, end - loop.time())))
+                    self.sync_problem = ""
                     return True
-                except (NotCaughtUp, Unreachable, Indeterminate):
+                except (NotCaughtUp, Unreachable, Indeterminate) as exc:
+                    self.sync_problem = str(exc) or type(exc).__name__
                     self._rotate_from(self.node)
                     await self.disconnect()
             await asyncio.sleep(0.3)

@@ -255,11 +255,18 @@ async def _caught_up(
         synced = await asyncio.gather(*(d.sync(remaining, node=node) for d in drivers))
         await asyncio.sleep(1.0)
         after = sum(d.counts.delivered for d in drivers)
-        laggards = [d.user for d, ok in zip(drivers, synced, strict=True) if not ok]
+        laggards = [d for d, ok in zip(drivers, synced, strict=True) if not ok]
         if not laggards and after == before:
             return True, ""
     where = f" from {node}" if node else ""
-    return False, f"{len(laggards)} client(s) could not catch up{where}: {', '.join(laggards[:5])}"
+    if not laggards:
+        return (
+            False,
+            f"no quiet round{where} before the drain timeout (no time left, or "
+            "deliveries kept arriving)",
+        )
+    named = "; ".join(f"{d.user} ({d.sync_problem})" for d in laggards[:5])
+    return False, f"{len(laggards)} client(s) could not catch up{where}: {named}"
 
 
 async def drain(

@@ -17,7 +17,14 @@ from checkers.history import parse_history
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.recorder import Recorder
 from harness.run import drain
-from systems.seam import ClientSettings, Delivery, DeliveryCallback, Sent, Unreachable
+from systems.seam import (
+    ClientSettings,
+    Delivery,
+    DeliveryCallback,
+    NotCaughtUp,
+    Sent,
+    Unreachable,
+)
 
 
 @dataclass
@@ -26,6 +33,7 @@ class Replicas:
 
     held: dict[str, dict[str, list[tuple[str, str, str, int]]]]
     down: set[str] = field(default_factory=set)
+    behind: dict[str, str] = field(default_factory=dict)  # node -> why it never catches up
 
 
 class ReplicaClient:
@@ -50,6 +58,8 @@ class ReplicaClient:
 
     async def sync(self, timeout: float) -> None:
         assert self._node is not None
+        if self._node in self.replicas.behind:
+            raise NotCaughtUp(f"{self.user}: {self.replicas.behind[self._node]}")
         for msg_id, conv, sender, seq in self.replicas.held[self._node].get(self.user, []):
             if msg_id not in self.seen:
                 self.seen.add(msg_id)
@@ -120,6 +130,16 @@ def test_without_reading_every_node_the_stray_message_stays_hidden(tmp_path: Any
 
 def test_a_node_that_cannot_be_reached_leaves_the_drain_incomplete(tmp_path: Any) -> None:
     replicas = Replicas({"n1": {}, "n2": {}, "n3": {}}, down={"n3"})
-    ok, ops = drained(tmp_path, replicas, ("n1", "n2", "n3"), timeout=3.0)
+    ok, ops = drained(tmp_path, replicas, ("n1", "n2", "n3"), timeout=6.0)
     assert not ok
     assert ops[-1]["type"] == "info" and "from n3" in ops[-1]["error"]
+    assert "u1 (could not connect to n3)" in ops[-1]["error"]
+
+
+def test_the_drain_error_says_why_each_client_could_not_catch_up(tmp_path: Any) -> None:
+    replicas = Replicas({"n1": {}, "n2": {}, "n3": {}}, behind={"n2": "g: acked to 3 of 5"})
+    ok, ops = drained(tmp_path, replicas, ("n1", "n2", "n3"), timeout=5.0)
+    assert not ok
+    error = ops[-1]["error"]
+    assert "2 client(s) could not catch up from n2" in error
+    assert "u1 (u1: g: acked to 3 of 5)" in error and "u2 (u2: g: acked to 3 of 5)" in error
