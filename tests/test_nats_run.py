@@ -54,7 +54,13 @@ def test_the_recipe_loses_acknowledged_messages_on_2_10_22_and_not_on_2_10_23(
     assert results["stats"]["drain"] == "completed"
     example = results["anomalies"]["lost"][0]
     assert "acknowledged" in example["why"] and "drain completed" in example["why"]
-    fixed = run_test(recipe("2.10.23", seed, tmp_path / "fixed"), out=io.StringIO()).results
-    assert fixed["stats"]["drain"] == "completed"
-    assert fixed["anomaly_counts"]["lost"] == 0, fixed["anomalies"].get("lost")
-    assert fixed["stats"]["sends"]["ok"] > 0
+    fixed_tries = []
+    for fixed_seed in (seed, *(s for s in (3, 4, 5) if s != seed)):
+        fixed = run_test(recipe("2.10.23", fixed_seed, tmp_path / "fixed"), out=io.StringIO())
+        results = fixed.results
+        fixed_tries.append((fixed_seed, results["stats"]["drain"], results["anomaly_counts"]))
+        assert results["anomaly_counts"]["lost"] == 0, results["anomalies"].get("lost")
+        if results["stats"]["drain"] == "completed":  # else nothing could be called lost
+            break
+    assert results["stats"]["drain"] == "completed", f"no 2.10.23 drain completed: {fixed_tries}"
+    assert results["stats"]["sends"]["ok"] > 0
