@@ -359,12 +359,13 @@ async def _drive(
         print(progress.line(loop.time() - start), file=out, flush=True)
 
 
-def run_test(config: RunConfig, out: TextIO = sys.stderr) -> RunOutcome:
+def run_test(config: RunConfig, out: TextIO | None = None) -> RunOutcome:
     """Run one test and check it; returns where it is and what the checkers found.
 
     Raises ConfigError/ValueError for bad settings before anything starts, and RuntimeError when
     the cluster cannot start; in every case whatever was started is stopped again.
     """
+    out = out or sys.stderr  # at call time: a captured stderr may be gone later
     system = registry.create(config.system, dict(config.system_options))
     system.prepare(out)
     schedule = make_schedule(config, system.capabilities)

@@ -197,7 +197,8 @@ class NatsSystem:
             },
         }
 
-    def prepare(self, out: TextIO = sys.stderr) -> None:
+    def prepare(self, out: TextIO | None = None) -> None:
+        out = out or sys.stderr  # at call time: a captured stderr may be gone later
         install.ensure_server(self.settings["version"], out)
 
     def provision(self, accounts: Accounts, run_dir: Path, nodes: Sequence[str], seed: int) -> None:

@@ -194,12 +194,13 @@ def _go_install(go: str, version: str, gobin: Path, out: TextIO) -> None:
         )
 
 
-def ensure_server(version: str, out: TextIO = sys.stderr, root: Path | None = None) -> Path:
+def ensure_server(version: str, out: TextIO | None = None, root: Path | None = None) -> Path:
     """The path of a runnable ``nats-server`` of ``version``, building it first when missing.
 
     Raises :class:`SystemConfigError` (never a Go traceback) when Go is missing, the version is
     not published, or the build fails.
     """
+    out = out or sys.stderr  # at call time: a captured stderr may be gone later
     version = parse_version(version)
     target = binary_path(version, root)
     if target.is_file() and os.access(target, os.X_OK):
