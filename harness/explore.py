@@ -30,9 +30,10 @@ class Trial:
 
     seed: int
     changes: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""  # says what ``changes`` cannot, e.g. which drawn schedule
 
     def label(self) -> str:
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.changes.items()))
+        extra = self.note or ", ".join(f"{k}={v}" for k, v in sorted(self.changes.items()))
         return f"seed {self.seed}" + (f" ({extra})" if extra else "")
 
 

@@ -1,6 +1,11 @@
 """``splitbrain explore --budget 10m [run options]``: seeded runs one after another until the
 budget ends (or the first failure), a table of what each found, every failing run kept.
 
+``--schedules profile`` (the default) draws each run's faults from the profile and its seed;
+``--schedules hypothesis`` has Hypothesis draw them (any number of faults, any overlap, any
+timing; see :mod:`nemesis.search`), each saved under ``OUT/explore-schedules/`` and in the run's
+``test.json``, so a failing run replays and shrinks as any other.
+
 This is what a nightly CI job runs: exit 1 when some run found an anomaly, 3 when none did but
 some could not prove loss (no completed drain), 0 when all were valid, 2 on bad input.
 """
@@ -8,16 +13,27 @@ some could not prove loss (no completed drain), 0 when all were valid, 2 on bad 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from harness.commands.run import config_values
-from harness.config import ConfigError, add_arguments, from_mapping
-from harness.explore import Budget, Finding, finding_of, format_table, parse_duration, trials
-from harness.runstore import point_latest
+from harness.config import ConfigError, RunConfig, add_arguments, from_mapping
+from harness.explore import (
+    Budget,
+    Finding,
+    Trial,
+    finding_of,
+    format_table,
+    parse_duration,
+    trials,
+)
+from harness.runstore import point_latest, write_json
+from systems import registry
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,6 +50,12 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--keep-valid", action="store_true", help="keep the directories of valid runs too"
+    )
+    p.add_argument(
+        "--schedules",
+        choices=("profile", "hypothesis"),
+        default="profile",
+        help="where fault schedules come from: the profile (default) or Hypothesis",
     )
     p.add_argument("--config", help="TOML file with run settings (flags win)")
     p.add_argument("--replay", default=None, help=argparse.SUPPRESS)
@@ -57,7 +79,12 @@ def main(args: argparse.Namespace) -> int:
     budget = Budget(seconds=seconds, runs=args.max_runs)
     findings: list[Finding] = []
     expected = base.time_limit + 15.0
-    for trial in trials(base.seed):
+    if args.schedules == "hypothesis":
+        count = args.max_runs or int(seconds // expected) + 1
+        to_try = drawn_trials(base, count)
+    else:
+        to_try = trials(base.seed)
+    for trial in to_try:
         if not budget.allows(expected):
             break
         config = base.changed(seed=trial.seed, name=f"{base.name}-explore", **trial.changes)
@@ -71,6 +98,8 @@ def main(args: argparse.Namespace) -> int:
         findings.append(finding)
         if finding.valid is True and not args.keep_valid:
             shutil.rmtree(outcome.run_dir, ignore_errors=True)
+            if schedule_file := trial.changes.get("schedule_file"):
+                Path(schedule_file).unlink(missing_ok=True)
         if finding.failed and not args.keep_going:
             break
     kept = [f.run_dir for f in findings if f.run_dir]
@@ -82,3 +111,29 @@ def main(args: argparse.Namespace) -> int:
     if any(f.failed for f in findings):
         return 1
     return 3 if any(f.valid is not True for f in findings) else 0
+
+
+def drawn_trials(base: RunConfig, count: int) -> Iterator[Trial]:
+    """``count`` trials, each with a schedule Hypothesis drew from the seed (see
+    :mod:`nemesis.search`) over what the system and backend allow, written to a file as it is
+    tried; seeds count up from ``base.seed``, so each run has its own workload too."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from harness.run import make_schedule
+    from nemesis.search import describe, draw_schedules
+
+    system = registry.create(base.system, dict(base.system_options))
+    template = make_schedule(dataclasses.replace(base, schedule_file=None), system.capabilities)
+    set_hypothesis_home_dir(base.out / ".hypothesis")  # not the user's working directory
+    drawn = [s for s in draw_schedules(template, count + 1, base.seed) if s.steps][:count]
+    folder = base.out / "explore-schedules"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, schedule in enumerate(drawn):
+        path = folder / f"seed-{base.seed}-{i + 1:03d}.json"
+        write_json(path, schedule.to_json())
+        words = describe(schedule)
+        yield Trial(
+            base.seed + i,
+            {"schedule_file": path},
+            f"drawn schedule {i + 1}: {words['faults']} faults, {words['kinds']}",
+        )
