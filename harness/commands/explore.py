@@ -135,5 +135,6 @@ def drawn_trials(base: RunConfig, count: int) -> Iterator[Trial]:
         yield Trial(
             base.seed + i,
             {"schedule_file": path},
-            f"drawn schedule {i + 1}: {words['faults']} faults, {words['kinds']}",
+            f"drawn schedule {i + 1}: {words['faults']} fault"
+            f"{'' if words['faults'] == 1 else 's'}, {words['kinds']}",
         )
