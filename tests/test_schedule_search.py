@@ -85,11 +85,13 @@ def test_explore_runs_drawn_schedules_and_leaves_nothing_in_the_working_director
     out = tmp_path / "runs"
     argv = ["explore", "--schedules", "hypothesis", "--max-runs", "1", "--keep-valid",
             "--time-limit", "5", "--clients", "4", "--seed", "3", "--out", str(out)]  # fmt: skip
-    assert cli.main(argv) in (0, 1)
+    code = cli.main(argv)
     table = capsys.readouterr().out
     assert "seed 3 (drawn schedule 1: " in table and "1 run(s)" in table
     (run_dir,) = (out / "chat-explore").iterdir()
     test = json.loads((run_dir / "test.json").read_text())
+    valid = json.loads((run_dir / "results.json").read_text())["valid"]
+    assert code == {True: 0, False: 1}.get(valid, 3)
     assert test["schedule"]["profile"] == SEARCH_PROFILE and test["schedule"]["steps"]
     assert "--schedule" in test["command"]
     assert not (tmp_path / ".hypothesis").exists()
