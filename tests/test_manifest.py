@@ -23,32 +23,13 @@ def _python_files(*dirs: Path) -> list[Path]:
     return [p for d in dirs for p in d.rglob("*.py")]
 
 
-# Modules that only a consumer loads (through its entry point), with the extra they may import.
-LOADED_BY_EXTRA = {"harness/pytest_plugin.py": "pytest"}
-
-
 def test_runtime_dependencies_are_exactly_what_the_packages_import() -> None:
     manifest = read_manifest(ROOT / "pyproject.toml")
     assert {"harness", "nemesis", "checkers", "system_under_test"} <= set(manifest.packages)
-    files = [
-        f
-        for f in _python_files(*(ROOT / p for p in manifest.packages))
-        if str(f.relative_to(ROOT)) not in LOADED_BY_EXTRA
-    ]
+    files = _python_files(*(ROOT / p for p in manifest.packages))
     imports = imports_in_files(files, ROOT)
     mismatch = compare(manifest.dependencies, imports, packages_distributions(), manifest.packages)
     assert not mismatch, mismatch.explain()
-
-
-def test_a_module_loaded_by_an_extra_imports_only_that_extra_and_the_runtime() -> None:
-    manifest = read_manifest(ROOT / "pyproject.toml")
-    for path, extra in LOADED_BY_EXTRA.items():
-        imports = imports_in_files([ROOT / path], ROOT)
-        declared = manifest.dependencies | manifest.extras[extra]
-        mismatch = compare(
-            declared, imports, packages_distributions(), manifest.packages, check_unused=False
-        )
-        assert not mismatch, mismatch.explain()
 
 
 def test_tests_benchmarks_and_scripts_import_only_declared_distributions() -> None:
