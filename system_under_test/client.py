@@ -2,10 +2,13 @@
 
 Protocol (JSON text frames, field ``t`` is the type):
 
-- node -> client ``challenge {node, nonce, mode, e2e}``; client -> node ``auth {user, sig, have}``
-  where ``sig`` signs the challenge (:func:`crypto.auth_payload`) and ``have`` lists the
-  ``[sender, id]`` keys of messages this client already received whose ack the cluster has not
-  confirmed yet; node -> client ``welcome`` or ``error {code: "auth-failed"}`` and a close (4001).
+- node -> client ``challenge {node, nonce, mode, e2e}``; client -> node
+  ``auth {user, sig, have, batch}`` where ``sig`` signs the challenge (:func:`crypto.auth_payload`),
+  ``have`` lists the ``[sender, id]`` keys of messages this client already received whose ack the
+  cluster has not confirmed yet, and ``batch: true`` (optional) says the client reads a JSON array
+  as several frames in order; node -> client ``welcome {batch}`` or ``error {code: "auth-failed"}``
+  and a close (4001). To a client that reads batches, frames waiting together leave as one array,
+  from the ``welcome`` on.
 - then the node pushes ``msg {id, conv, from, seq, body}`` for the user's backlog, then
   ``synced {req: null}``; later messages are pushed as they are stored. The node never sees a
   digest: the recipient computes the one it records from the body it decrypted.
@@ -15,7 +18,9 @@ Protocol (JSON text frames, field ``t`` is the type):
 - ``ack {ids: [[sender, id], ...]}`` -> ``acked {ids}`` once the acks are stored (at most 1000
   keys a frame, only of messages pushed on this session); a client acks what arrived within
   ``ack_delay`` (default 50 ms) of the first unacked arrival together, so under load each ack
-  costs the cluster a fraction of a replicated entry; ``sync {req}`` -> pushes, then
+  costs the cluster a fraction of a replicated entry, and acks waiting when the client sends ride
+  on that ``send`` as its ``ack`` field (taken as if sent alone, just before the message), so a
+  busy client sends no ack frames at all; ``sync {req}`` -> pushes, then
   ``synced {req}`` once the node applied all the primary had committed when the sync arrived, or
   ``error {req, code: "rejected"|"indeterminate"}`` when it could not confirm that (no primary).
 
@@ -193,7 +198,7 @@ class ChatClient:
             compression=None,
         )
         try:
-            challenge = await self._recv(ws)
+            challenge = (await self._recv(ws))[0]
             if challenge.get("t") != "challenge" or challenge.get("e2e") != self.e2e:
                 raise ConnectFailed(
                     f"{name} runs with e2e={challenge.get('e2e')}, this client with "
@@ -203,9 +208,9 @@ class ChatClient:
             sig = crypto.sign_challenge(self._sign, challenge["node"], nonce)
             have = [list(key) for key in self._unconfirmed]
             self._to_ack = []  # their acks ride in ``have``; an ack frame would go to a new session
-            auth = {"t": "auth", "user": self.user, "sig": sig, "have": have}
+            auth = {"t": "auth", "user": self.user, "sig": sig, "have": have, "batch": True}
             await ws.send(orjson.dumps(auth).decode())
-            welcome = await self._recv(ws)
+            welcome, *early = await self._recv(ws)
             if welcome.get("t") != "welcome":
                 raise AuthRefused(f"{name} refused {self.user}: {welcome.get('message')}")
         except BaseException:
@@ -213,11 +218,11 @@ class ChatClient:
             raise
         self._ws, self._node = ws, name
         self._synced.clear()
-        self._reader = asyncio.create_task(self._read(ws, name))
+        self._reader = asyncio.create_task(self._read(ws, name, early))
         return name
 
-    async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
-        return orjson.loads(await asyncio.wait_for(ws.recv(), self.connect_timeout))
+    async def _recv(self, ws: ClientConnection) -> list[dict[str, Any]]:
+        return frames_of(await asyncio.wait_for(ws.recv(), self.connect_timeout))
 
     async def close(self) -> None:
         """Close the connection (if any); pending requests end as if the connection dropped."""
@@ -258,6 +263,7 @@ class ChatClient:
         ).decode()
         if len(frame) > MAX_FRAME:
             raise SendRejected(f"message too large ({len(frame)} bytes framed, max {MAX_FRAME})")
+        frame = self._with_acks(frame)
         try:
             reply = await self._request(ws, req, frame)
         except (ConnectionLost, ConnectionClosed) as exc:
@@ -269,6 +275,18 @@ class ChatClient:
         if reply.get("code") == "indeterminate":
             raise SendIndeterminate(f"{node}: {reply.get('message')}")
         raise SendRejected(f"{node}: {reply.get('code')}: {reply.get('message')}")
+
+    def _with_acks(self, frame: str) -> str:
+        """``frame`` carrying the acks waiting to go (``ack``), when they fit: an ack frame less
+        for both ends. Those that do not fit wait for the next frame or the ack timer."""
+        if not self._to_ack:
+            return frame
+        keys = self._to_ack[:MAX_ACK]
+        acks = orjson.dumps(keys).decode()
+        if len(frame) + len(acks) + 8 > MAX_FRAME:
+            return frame
+        del self._to_ack[: len(keys)]
+        return frame[:-1] + ',"ack":' + acks + "}"
 
     async def sync(self, timeout: float) -> None:
         """Ask for the backlog again; return once the node says synced: every message committed
@@ -311,29 +329,34 @@ class ChatClient:
 
     # -- incoming --------------------------------------------------------------------------------
 
-    async def _read(self, ws: ClientConnection, node: str) -> None:
+    async def _read(self, ws: ClientConnection, node: str, early: list[dict[str, Any]]) -> None:
         try:
+            for frame in early:
+                self._on_frame(frame, node)
             async for data in ws:
-                frame = orjson.loads(data)
-                kind = frame.get("t")
-                if kind == "msg":
-                    self._deliver(frame, node)
-                elif kind == "acked":
-                    for key in frame.get("ids", ()):
-                        if isinstance(key, list) and len(key) == 2:
-                            self._unconfirmed.pop((key[0], key[1]), None)
-                elif frame.get("req") is not None:
-                    fut = self._pending.get(frame["req"])
-                    if fut is not None and not fut.done():
-                        fut.set_result(frame)
-                elif kind == "synced":
-                    self._synced.set()
+                for frame in frames_of(data):
+                    self._on_frame(frame, node)
         except ConnectionClosed:
             pass
         finally:
             if self._ws is ws:
                 self._ws = None
                 self._lost()
+
+    def _on_frame(self, frame: dict[str, Any], node: str) -> None:
+        kind = frame.get("t")
+        if kind == "msg":
+            self._deliver(frame, node)
+        elif kind == "acked":
+            for key in frame.get("ids", ()):
+                if isinstance(key, list) and len(key) == 2:
+                    self._unconfirmed.pop((key[0], key[1]), None)
+        elif frame.get("req") is not None:
+            fut = self._pending.get(frame["req"])
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+        elif kind == "synced":
+            self._synced.set()
 
     def _deliver(self, frame: dict[str, Any], node: str) -> None:
         sender = frame.get("from", "")
@@ -369,6 +392,12 @@ class ChatClient:
             chunk = [list(k) for k in keys[start : start + MAX_ACK]]
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(orjson.dumps({"t": "ack", "ids": chunk}).decode())
+
+
+def frames_of(data: str | bytes) -> list[dict[str, Any]]:
+    """The frames in one WebSocket message: a JSON object, or an array of them (``batch``)."""
+    parsed = orjson.loads(data)
+    return parsed if isinstance(parsed, list) else [parsed]
 
 
 def _time_out(fut: asyncio.Future) -> None:

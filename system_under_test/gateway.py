@@ -83,6 +83,14 @@ class ToClient:
 
 
 @dataclass(frozen=True, slots=True)
+class JoinFrames:
+    """Session ``sid`` reads a JSON array as several frames, so frames waiting together may
+    leave as one."""
+
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
 class CloseClient:
     sid: int
     code: int
@@ -319,10 +327,12 @@ class Gateway:
             ]
         session.user, session.have = user, frozenset(have)
         self.by_user.setdefault(user, set()).add(session.sid)
-        out: list = [
-            Log("info", f"session {session.sid}: {user} authenticated"),
-            ToClient(session.sid, {"t": "welcome", "node": self.node, "user": user}),
-        ]
+        welcome = {"t": "welcome", "node": self.node, "user": user}
+        out: list = [Log("info", f"session {session.sid}: {user} authenticated")]
+        if frame.get("batch") is True:
+            welcome["batch"] = True
+            out.append(JoinFrames(session.sid))
+        out.append(ToClient(session.sid, welcome))
         if session.have:
             out.append(_ack_ask(session.sid, user, sorted(session.have)))
         return [*out, _barrier(session.sid, None)]
@@ -345,6 +355,11 @@ class Gateway:
         return out
 
     def _send(self, session: Session, frame: dict[str, Any]) -> list:
+        """Ask to store a message; acks riding on the frame (``ack``) go first, as if sent alone."""
+        acks = self._ack(session, _keys(frame, "ack", MAX_ACK)) if "ack" in frame else []
+        return acks + self._message(session, frame)
+
+    def _message(self, session: Session, frame: dict[str, Any]) -> list:
         req = _int(frame, "req")
         msg_id, conv = _str(frame, "id"), _str(frame, "conv")
         bodies = frame.get("bodies")

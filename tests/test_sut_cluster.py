@@ -129,6 +129,29 @@ def test_offline_backlog_comes_in_seq_order_on_any_node_and_only_once(start_clus
     asyncio.run(scenario())
 
 
+def test_acks_ride_on_the_next_send_without_waiting_for_the_ack_timer(start_cluster):
+    run = start_cluster()
+
+    async def scenario():
+        got: list[Delivery] = []
+        u1, u2 = run.client("u1"), run.client("u2", got, ack_delay=60.0)
+        await u1.connect(["n1"]), await u2.connect(["n2"])
+        for i in range(3):
+            await u1.send(f"m{i}", "d-u1-u2", b"x%d" % i)
+        await until(lambda: len(got) == 3)
+        await u2.send("reply", "d-u1-u2", b"got them")
+        await until(lambda: caught_up(run.cluster))
+        await u2.close()
+        again: list[Delivery] = []
+        fresh = run.client("u2", again)  # knows nothing of what u2 received
+        await fresh.connect(["n3"])
+        await fresh.wait_synced(5)
+        assert again == [], "the acks that rode on the send must be stored"
+        await u1.close(), await fresh.close()
+
+    asyncio.run(scenario())
+
+
 def test_retry_of_the_same_id_is_stored_once(start_cluster):
     run = start_cluster()
 

@@ -1,16 +1,22 @@
-"""Batching in the node's I/O layer: peer frames that carry several messages, and group commit
-(no frame leaves before the saves it depends on are committed)."""
+"""Batching in the node's I/O layer: peer frames that carry several messages, client frames joined
+for a client that reads batches, and group commit (no frame leaves before the saves it depends on
+are committed)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from system_under_test import keys, wire
-from system_under_test.node import NodeArgs, NodeServer, Outbox, split_by_size
+from system_under_test.client import frames_of
+from system_under_test.node import JOIN_CHARS, NodeArgs, NodeServer, Outbox, split_by_size
 from system_under_test.records import (
     MSG,
     AppendEntries,
@@ -114,13 +120,50 @@ def test_a_follower_replies_to_an_append_only_after_it_committed_it(tmp_path):
             prev_term = 1 if k > 1 else 0
             append = AppendEntries(1, "n1", k - 1, prev_term, [entry(k)], 0, k)
             node.feed(FromPeer(0.0, "n1", append, 5))
-        assert outbox.queue.empty(), "a reply left before its entries were committed"
+        assert len(outbox) == 0, "a reply left before its entries were committed"
         assert stored_rows(args.db) == 0
         await asyncio.sleep(0)  # the flush runs on the next turn of the loop
         assert stored_rows(args.db) == 2
-        assert outbox.queue.qsize() == 1, "the two replies travel as one frame"
-        replies = wire.decode_frame(outbox.queue.get_nowait())
+        assert len(outbox) == 1, "the two replies travel as one frame"
+        replies = wire.decode_frame(outbox.take()[0])
         assert [(r.ok, r.match) for r in replies] == [(True, 1), (True, 2)]
         node.store.close()
 
     asyncio.run(scenario())
+
+
+CLIENT_FRAMES = st.lists(
+    st.one_of(
+        st.builds(lambda n, pad: orjson.dumps({"t": "msg", "n": n, "b": "x" * pad}).decode(),
+                  st.integers(0, 10**6), st.sampled_from([0, 10, 5000, JOIN_CHARS])),
+        st.binary(min_size=1, max_size=20),
+    ),
+    max_size=150,
+)  # fmt: skip
+
+
+@given(CLIENT_FRAMES, st.booleans())
+def test_an_outbox_lets_out_every_frame_once_in_order_joined_only_for_a_batch_reader(items, join):
+    outbox = Outbox()
+    outbox.joinable = join
+    for item in items:
+        outbox.put(item)
+    out, sizes, takes = [], 0, 0
+    while len(outbox):
+        data, size = outbox.take()
+        sizes += size
+        takes += 1
+        if isinstance(data, bytes):
+            out.append(data)
+            continue
+        parts = frames_of(data)
+        if len(parts) > 1:
+            assert join and len(data) <= JOIN_CHARS + len(parts) + 1
+        out += [orjson.dumps(p).decode() for p in parts]
+    assert out == items
+    joinable_pair = any(
+        isinstance(a, str) and isinstance(b, str) and len(a) + len(b) <= JOIN_CHARS
+        for a, b in itertools.pairwise(items)
+    )
+    assert takes < len(items) if join and joinable_pair else takes == len(items)
+    assert sizes == sum(len(i) for i in items) == outbox.size
