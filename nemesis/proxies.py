@@ -48,10 +48,13 @@ class ProxyInfo:
 class ProxyControl:
     """The proxies of the Toxiproxy server whose HTTP API is at ``api_url``.
 
-    ``timeout`` bounds each HTTP request (connect and read), in seconds.
+    ``timeout`` bounds each HTTP request (connect and read), in seconds. The default outlasts
+    the server's own limit (25 s): removing a toxic waits up to 5 s for each link whose
+    destination does not read (a node that just died), and a client that gave up first would
+    count a removal that then succeeded as failed.
     """
 
-    def __init__(self, api_url: str, timeout: float = 5.0) -> None:
+    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()

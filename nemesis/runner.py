@@ -151,13 +151,18 @@ class Nemesis:
         return await asyncio.to_thread(locked)
 
     async def _op(self, f: str, value: Any, fn: Callable[..., Any], *args: Any) -> bool:
-        """Record ``invoke``, run the blocking ``fn``, record ``ok`` or ``info``; True on ok."""
+        """Record ``invoke``, run the blocking ``fn``, record ``ok`` or ``info``; True on ok.
+        Cancelled while ``fn`` runs (the run ended), the op is recorded ``info``: its outcome is
+        unknown, as ``fn`` goes on in its thread."""
         self.record(PROCESS, "invoke", f, value)
         try:
             await self._blocking_call(fn, *args)
         except Exception as exc:
             self.record(PROCESS, "info", f, value, error=f"{type(exc).__name__}: {exc}")
             return False
+        except asyncio.CancelledError:
+            self.record(PROCESS, "info", f, value, error="interrupted: the run stopped first")
+            raise
         self.record(PROCESS, "ok", f, value)
         return True
 
@@ -305,14 +310,18 @@ class Nemesis:
         held: Hold | None,
     ) -> bool:
         """Undo the fault ``held`` (with ``None``: whatever holds ``items``): what no other fault
-        holds any more is undone and recorded; if that fails, it stays held."""
+        holds any more is undone and recorded; if that fails or is interrupted, it stays held,
+        so :meth:`heal_all` undoes it again."""
         async with self._order_lock():
             freed = self.in_effect.release(what, items, held.id if held else None)
             if not freed:
                 return True
-            ok = await self._op(f, describe(freed), fn, freed)
-            if not ok:
-                self.in_effect.acquire(what, freed)
+            ok = False
+            try:
+                ok = await self._op(f, describe(freed), fn, freed)
+            finally:
+                if not ok:
+                    self.in_effect.acquire(what, freed)
             return ok
 
     async def heal(self, links: Iterable[Link], held: Hold | None = None) -> bool:

@@ -266,6 +266,36 @@ def test_a_failed_undo_stays_in_effect_for_a_retry(tmp_path: Path):
     assert nemesis.in_effect.killed == {"n1"}
 
 
+def test_an_undo_interrupted_by_the_end_of_the_run_is_recorded_and_done_again_by_heal_all():
+    release = threading.Event()
+
+    class SlowResume(FakeTarget):
+        def resume(self, node: str) -> None:  # the first call hangs, as a wedged server would
+            super().resume(node)
+            if len(self.calls) == 2:
+                release.wait(10)
+
+    history, target = History(), SlowResume()
+    nemesis = Nemesis(target, ProxyControl("http://127.0.0.1:9", timeout=0.5), history.record)
+
+    async def main() -> None:
+        await nemesis.pause("n2")
+        undo = asyncio.create_task(nemesis.resume("n2"))
+        await asyncio.sleep(0.2)
+        undo.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await undo
+        assert nemesis.in_effect.paused == {"n2"}
+        release.set()
+        assert await nemesis.heal_all() is True
+
+    asyncio.run(main())
+    resumes = [("invoke", "resume"), ("info", "resume"), ("invoke", "resume"), ("ok", "resume")]
+    assert history.pairs()[2:] == resumes
+    assert "interrupted" in history.ops[3]["error"]
+    assert target.calls == [("pause", "n2"), ("resume", "n2"), ("resume", "n2")]
+
+
 def test_overlapping_faults_run_together_and_an_undo_keeps_what_another_fault_holds(
     control: ProxyControl,
 ):
