@@ -216,6 +216,7 @@ def test_bad_input_gets_errors_and_the_node_keeps_serving(start_cluster):
     text = (run.dir / "n1.log").read_text()
     for reason in ("bad-frame", "unknown-type", "too-large", "not a member"):
         assert reason in text, f"{reason} not logged"
+    assert "(event loop: uvloop)" in text
 
 
 def test_auth_refusals(start_cluster):
