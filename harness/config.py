@@ -81,6 +81,19 @@ def _float(value: Any) -> float:
     return number
 
 
+def _times(value: Any) -> tuple[float, ...] | None:
+    """Seconds, comma-separated or a list, in order; ``seed`` (or None) means the seeded
+    schedule's fault times."""
+    if value is None or (isinstance(value, str) and value.strip() in ("seed", "none")):
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(sorted(_float(item) for item in items))
+
+
+def _show_times(value: Any) -> str:
+    return "seed" if value is None else _text(value)
+
+
 def _kinds(value: Any) -> tuple[str, ...] | None:
     """Fault kinds; ``profile`` (or None) means the profile's, ``none`` means no faults."""
     if value is None or (isinstance(value, str) and value.strip() == "profile"):
@@ -293,6 +306,17 @@ class RunConfig:
         parse=_float,
         check=lambda v: 1 <= v <= 20,
         expect="1..20",
+    )
+    fault_times: tuple[float, ...] | None = setting(
+        None,
+        "seconds into the run the workload treats as fault starts: it bursts and sends clients "
+        "offline there; 'seed' (the default) takes them from the seeded schedule, also when "
+        "another schedule is replayed, so a replay keeps the original workload",
+        parse=_times,
+        check=lambda v: v is None or (bool(v) and all(0 <= t <= 3600 for t in v)),
+        expect="'seed' or one or more times of 0..3600 seconds",
+        metavar="SECONDS,...",
+        show=_show_times,
     )
     request_timeout: float = setting(
         3.0,

@@ -142,9 +142,12 @@ def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -
 
 
 def fault_starts(config: RunConfig, capabilities: Capabilities | None = None) -> tuple[float, ...]:
-    """When the seeded schedule starts its faults: the workload bursts and sends clients offline
-    there. Taken from the seed even when a stored schedule is replayed, so a replay or a shrunk
-    schedule keeps the workload of the original run."""
+    """When the workload expects faults to start (it bursts and sends clients offline there):
+    ``config.fault_times`` when given (explore sets them to a drawn schedule's), else when the
+    seeded schedule starts its faults. Either way a replay or a shrunk schedule keeps the
+    workload of the original run."""
+    if config.fault_times is not None:
+        return config.fault_times
     seeded = make_schedule(dataclasses.replace(config, schedule_file=None), capabilities)
     return tuple(step.at for step in seeded.steps)
 

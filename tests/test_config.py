@@ -52,6 +52,10 @@ configs = st.builds(
             "direct_chats": st.integers(0, 9),
             "offline_fraction": st.floats(0, 1, **finite),
             "conversation_starts": st.sampled_from(["at-start", "before-faults"]),
+            "fault_times": st.none()
+            | st.lists(st.floats(0, 3600, **finite), min_size=1, max_size=6).map(
+                lambda ts: tuple(sorted(ts))
+            ),
             "request_timeout": st.floats(0.05, 10, **finite),
             "heartbeat": st.floats(0.05, 10, **finite),
             "drain_timeout": st.floats(1, 600, **finite),

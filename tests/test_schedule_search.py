@@ -11,6 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import cli
+from harness.commands.explore import drawn_trials
+from harness.config import RunConfig
+from harness.run import fault_starts, load_schedule, make_schedule
+from harness.workload import plan_workload
 from nemesis.interface import Capabilities
 from nemesis.profiles import PROFILES
 from nemesis.schedule import Schedule, generate_schedule
@@ -94,4 +98,19 @@ def test_explore_runs_drawn_schedules_and_leaves_nothing_in_the_working_director
     assert code == {True: 0, False: 1}.get(valid, 3)
     assert test["schedule"]["profile"] == SEARCH_PROFILE and test["schedule"]["steps"]
     assert "--schedule" in test["command"]
+    starts = sorted(step["at"] for step in test["schedule"]["steps"])
+    assert test["config"]["fault_times"] == starts
     assert not (tmp_path / ".hypothesis").exists()
+
+
+def test_a_drawn_schedule_aims_the_workload_at_its_own_faults(tmp_path: Path) -> None:
+    base = RunConfig(out=tmp_path, time_limit=20.0)
+    assert fault_starts(base) == tuple(s.at for s in make_schedule(base).steps)
+    for trial in drawn_trials(base, 3):
+        config = base.changed(seed=trial.seed, **trial.changes)
+        drawn = load_schedule(Path(trial.changes["schedule_file"]))
+        assert fault_starts(config) == tuple(sorted(s.at for s in drawn.steps))
+        seeded = config.changed(fault_times=None)
+        assert plan_workload(config, fault_starts(config)) != plan_workload(
+            seeded, fault_starts(seeded)
+        ), "the workload must follow the drawn faults, not the seed's"

@@ -4,7 +4,8 @@ budget ends (or the first failure), a table of what each found, every failing ru
 ``--schedules profile`` (the default) draws each run's faults from the profile and its seed;
 ``--schedules hypothesis`` has Hypothesis draw them (any number of faults, any overlap, any
 timing; see :mod:`nemesis.search`), each saved under ``OUT/explore-schedules/`` and in the run's
-``test.json``, so a failing run replays and shrinks as any other.
+``test.json``, so a failing run replays and shrinks as any other. The workload bursts and sends
+clients offline at the drawn faults (``--fault-times``), so load meets every fault drawn.
 
 This is what a nightly CI job runs: exit 1 when some run found an anomaly, 3 when none did but
 some could not prove loss (no completed drain), 0 when all were valid, 2 on bad input.
@@ -134,7 +135,7 @@ def drawn_trials(base: RunConfig, count: int) -> Iterator[Trial]:
         words = describe(schedule)
         yield Trial(
             base.seed + i,
-            {"schedule_file": path},
+            {"schedule_file": path, "fault_times": tuple(step.at for step in schedule.steps)},
             f"drawn schedule {i + 1}: {words['faults']} fault"
             f"{'' if words['faults'] == 1 else 's'}, {words['kinds']}",
         )
