@@ -355,11 +355,6 @@ class Gateway:
         return out
 
     def _send(self, session: Session, frame: dict[str, Any]) -> list:
-        """Ask to store a message; acks riding on the frame (``ack``) go first, as if sent alone."""
-        acks = self._ack(session, _keys(frame, "ack", MAX_ACK)) if "ack" in frame else []
-        return acks + self._message(session, frame)
-
-    def _message(self, session: Session, frame: dict[str, Any]) -> list:
         req = _int(frame, "req")
         msg_id, conv = _str(frame, "id"), _str(frame, "conv")
         bodies = frame.get("bodies")

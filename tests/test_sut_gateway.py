@@ -278,18 +278,3 @@ def test_a_client_that_reads_batches_is_told_so_and_others_are_not():
     out = gw.handle(ClientFrame(2, json.dumps(auth)))
     assert [a.sid for a in out if isinstance(a, JoinFrames)] == [2]
     assert frames(out, "welcome")[0]["batch"] is True
-
-
-def test_acks_riding_on_a_send_are_asked_first_and_checked_like_an_ack_frame():
-    gw = gateway()
-    gw.handle(Applied([msg("m1", 1, conv="d")]))
-    login(gw, 1, "u2")
-    send = {"t": "send", "req": 7, "id": "r1", "conv": "d", "bodies": {"u1": "Ym9keQ=="}}
-    out = gw.handle(ClientFrame(1, json.dumps({**send, "ack": [["u1", "m1"], ["u1", "no"]]})))
-    asks = [a for a in out if isinstance(a, Ask)]
-    assert [a.request.kind for a in asks] == ["ack", "msg"]
-    assert asks[0].request.data == {"user": "u2", "ids": [["u1", "m1"]]}
-    assert asks[1].origin.req == 7 and asks[1].request.data["id"] == "r1"
-    bad = gw.handle(ClientFrame(1, json.dumps({**send, "ack": ["m1"]})))
-    assert not any(isinstance(a, Ask) for a in bad)
-    assert frames(bad)[0]["code"] == "bad-frame" and frames(bad)[0]["req"] == 7
