@@ -219,14 +219,18 @@ def test_splitbrain_run_catches_ack_before_fsync_with_power_loss(
     tmp_path: Path, fuse_available: None
 ) -> None:
     """Through the whole harness: lazyfs mounts under the local backend, power-loss faults of
-    the default profile's scopes, and the checkers. Seed 2 cuts power to every node."""
+    the default profile's scopes, and the checkers. Seeds 3 and 5 cut power to every node. A
+    recipient online then got the erased messages live (they show as ``seq-conflict`` when the
+    emptied cluster numbers new ones again); ``lost`` needs one away across the power loss, so
+    most clients go offline for a while."""
     from harness.config import from_mapping
     from harness.run import run_test
 
     seen = {}
-    for seed in (2, 3, 5):
+    for seed in (3, 5):
         settings = {"seed": seed, "bug": "ack-before-fsync", "nemesis": "power-loss",
-                    "time_limit": 20.0, "clients": 8, "out": tmp_path / str(seed)}  # fmt: skip
+                    "time_limit": 20.0, "clients": 8, "offline_fraction": 0.75,
+                    "out": tmp_path / str(seed)}  # fmt: skip
         outcome = run_test(from_mapping(settings))
         counts = outcome.results["anomaly_counts"]
         seen[seed] = {k: v for k, v in counts.items() if v}
