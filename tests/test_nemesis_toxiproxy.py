@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from nemesis.proxies import ProxyControl, ToxiproxyError
-from nemesis.toxiproxy_server import ToxiproxyServer, ToxiproxyServerError, free_port
+from nemesis.toxiproxy_server import (
+    ToxiproxyServer,
+    ToxiproxyServerError,
+    _ephemeral_low,
+    free_port,
+    listen_ports,
+)
 from tests.helpers.needs import require_toxiproxy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -201,3 +207,11 @@ def test_install_script_explains_an_unwritable_target(tmp_path: Path):
     )
     assert done.returncode == 1
     assert "writable directory" in done.stderr or "install Go" in done.stderr
+
+
+def test_node_ports_come_from_below_the_ephemeral_range_so_no_bind_0_can_take_them() -> None:
+    ports = listen_ports(9)
+    assert len(set(ports)) == 9
+    assert all(10_000 <= p < _ephemeral_low() for p in ports)
+    taken = [free_port() for _ in range(50)]  # what a proxy listening on :0 gets
+    assert not set(taken) & set(ports)

@@ -23,7 +23,7 @@ from nemesis.interface import proxy_name
 from nemesis.orphans import die_with_parent
 from nemesis.power import LazyDisks
 from nemesis.proxies import ProxyControl
-from nemesis.toxiproxy_server import ToxiproxyServer, free_port
+from nemesis.toxiproxy_server import ToxiproxyServer, listen_ports
 from systems.seam import NodeAddresses, NodeLaunch
 
 HOST = "127.0.0.1"
@@ -197,7 +197,8 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
     cluster: LocalCluster | None = None
     try:
         proxies = ProxyControl(server.url)
-        ports = {node: {name: free_port() for name in system.port_names} for node in spec.nodes}
+        free = iter(listen_ports(len(spec.nodes) * len(system.port_names)))
+        ports = {node: {name: next(free) for name in system.port_names} for node in spec.nodes}
         peer_addr: dict[str, dict[str, str]] = {node: {} for node in spec.nodes}
         if system.peer_port is not None:
             for src in spec.nodes:
