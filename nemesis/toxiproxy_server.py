@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -28,34 +27,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def listen_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports free on ``host`` now, below the kernel's ephemeral range: a port
-    picked there stays free for the process it is meant for, while one from the ephemeral range
-    can be handed to the next ``bind(0)`` (a proxy's listener) or outgoing connection first."""
-    low = _ephemeral_low()
-    span = max(low - 10_000, count)
-    start = 10_000 + os.getpid() * 7 % span
-    found: list[int] = []
-    for i in range(span):
-        port = 10_000 + (start - 10_000 + i) % span
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-        found.append(port)
-        if len(found) == count:
-            return found
-    raise OSError(f"fewer than {count} free ports on {host} between 10000 and {low}")
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nemesis.orphans import die_with_parent
+from splitbrain.ports import free_port_block
 from system_under_test import keys
 
 CLUSTER_SECRET = "cluster.secret"
@@ -100,22 +100,10 @@ def local_specs(
     ]
 
 
-def free_base_port(n: int, start: int = 20000, stop: int = 60000) -> int:
-    """A port p such that p..p+n-1 are free on 127.0.0.1 right now (racy, good for tests)."""
-    for base in range(start + os.getpid() % 1000 * 20, stop, n):
-        sockets = []
-        try:
-            for port in range(base, base + n):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise OSError(f"no {n} consecutive free ports between {start} and {stop}")
+def free_base_port(n: int) -> int:
+    """A port p such that p..p+n-1 are free on 127.0.0.1 now and stay so (see
+    :func:`splitbrain.ports.free_port_block`)."""
+    return free_port_block(n)
 
 
 def fetch_status(host: str, port: int, timeout: float = 1.0) -> dict | None:

@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from nemesis.proxies import ProxyControl, ToxiproxyError
-from nemesis.toxiproxy_server import (
-    ToxiproxyServer,
-    ToxiproxyServerError,
-    _ephemeral_low,
-    free_port,
-    listen_ports,
-)
+from nemesis.toxiproxy_server import ToxiproxyServer, ToxiproxyServerError, free_port
+from splitbrain.ports import ephemeral_low, free_port_block
 from tests.helpers.needs import require_toxiproxy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,8 +205,8 @@ def test_install_script_explains_an_unwritable_target(tmp_path: Path):
 
 
 def test_node_ports_come_from_below_the_ephemeral_range_so_no_bind_0_can_take_them() -> None:
-    ports = listen_ports(9)
-    assert len(set(ports)) == 9
-    assert all(10_000 <= p < _ephemeral_low() for p in ports)
+    base = free_port_block(9)
+    ports = range(base, base + 9)
+    assert base >= 10_000 and base + 9 <= ephemeral_low()
     taken = [free_port() for _ in range(50)]  # what a proxy listening on :0 gets
     assert not set(taken) & set(ports)

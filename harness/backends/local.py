@@ -9,6 +9,7 @@ Node processes are started so that they die with the harness (``PR_SET_PDEATHSIG
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -23,7 +24,8 @@ from nemesis.interface import proxy_name
 from nemesis.orphans import die_with_parent
 from nemesis.power import LazyDisks
 from nemesis.proxies import ProxyControl
-from nemesis.toxiproxy_server import ToxiproxyServer, listen_ports
+from nemesis.toxiproxy_server import ToxiproxyServer
+from splitbrain.ports import free_port_block
 from systems.seam import NodeAddresses, NodeLaunch
 
 HOST = "127.0.0.1"
@@ -197,7 +199,7 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
     cluster: LocalCluster | None = None
     try:
         proxies = ProxyControl(server.url)
-        free = iter(listen_ports(len(spec.nodes) * len(system.port_names)))
+        free = itertools.count(free_port_block(len(spec.nodes) * len(system.port_names)))
         ports = {node: {name: next(free) for name in system.port_names} for node in spec.nodes}
         peer_addr: dict[str, dict[str, str]] = {node: {} for node in spec.nodes}
         if system.peer_port is not None:
