@@ -1,7 +1,7 @@
 """Throughput, latency and per-connection memory of the reference cluster, next to bare websockets.
 
 Run: ``.venv/bin/python benchmarks/cluster_throughput.py [--seconds 10] [--clients 50]
-[--rounds 5]``
+[--rounds 5] [--warmup 3]``
 
 1. A 3-node local CP cluster; ``--clients`` clients in pairs, each sending 1:1 messages in a closed
    loop (next send when the last is acked) for ``--seconds``: acked sends per second, and
@@ -10,7 +10,11 @@ Run: ``.venv/bin/python benchmarks/cluster_throughput.py [--seconds 10] [--clien
    and same-sized frames: round trips per second and p50/p99; the ratios are the cluster's
    overhead over the bare transport. The two alternate in ``--rounds`` slices, so a neighbour's
    load on a shared host weighs on both alike; the echo half runs in a process of its own, and
-   ``cluster_cores_busy_meanwhile`` says how idle the cluster was while it ran. ``target`` says
+   ``cluster_cores_busy_meanwhile`` says how idle the cluster was while it ran. Both first run
+   ``--warmup`` seconds that count for nothing: a fresh process on this kind of VM is slow for its
+   first seconds (every page it touches the first time costs a fault; the echo process measured
+   1.3 faults per round trip at first, 0.01 later), and the echo process is the fresher one.
+   ``target`` says
    whether the cluster's acked sends/s reach 25% of the echo server's round trips/s (issue 10),
    over the whole run and in each round. The echo server and every client run on asyncio's
    default loop; the nodes run on uvloop, as the reference cluster does wherever it runs. The
@@ -82,6 +86,11 @@ class ClusterLoad:
         self.elapsed = self.nodes_cpu = self.clients_cpu = 0.0
         self.slices: list[float] = []  # acked sends/s of each slice
 
+    def forget(self) -> None:
+        """Drop the figures so far (after a warm-up); message ids stay unique."""
+        self.latencies, self.slices = [], []
+        self.acked, self.elapsed, self.nodes_cpu, self.clients_cpu = 0, 0.0, 0.0, 0.0
+
     def _on_deliver(self, d: Delivery) -> None:
         start = self.sent_at.get(d.id)
         if start is not None:
@@ -146,6 +155,10 @@ class EchoLoad:
         self._stack = contextlib.AsyncExitStack()
         self.conns: list = []
 
+    def forget(self) -> None:
+        """Drop the figures so far (after a warm-up)."""
+        self.rtts, self.elapsed, self.slices = [], 0.0, []
+
     async def connect(self) -> None:
         async def echo(ws) -> None:
             async for message in ws:
@@ -184,14 +197,17 @@ class EchoLoad:
 
 
 def echo_worker(conn: Connection, n_clients: int, frame_size: int) -> None:
-    """Serve :class:`EchoProcess`: run a slice for each number of seconds received; on None,
-    send the totals and stop."""
+    """Serve :class:`EchoProcess`: run a slice for each number of seconds received, forget the
+    figures so far on "forget"; on None, send the totals and stop."""
 
     async def slices() -> None:
         echo = EchoLoad(n_clients, frame_size)
         await echo.connect()
         conn.send("ready")
         while (seconds := await asyncio.to_thread(conn.recv)) is not None:
+            if seconds == "forget":
+                echo.forget()
+                continue
             await echo.run(seconds)
             conn.send(echo.slices[-1])
         await echo.close()
@@ -220,6 +236,10 @@ class EchoProcess:
         self.conn.send(seconds)
         self.slices.append(await asyncio.to_thread(self.conn.recv))
 
+    def forget(self) -> None:
+        self.conn.send("forget")
+        self.slices = []
+
     async def close(self) -> None:
         if self.proc.is_alive():
             self.conn.send(None)
@@ -243,14 +263,25 @@ async def cluster_load(
 
 
 async def cluster_against_echo(
-    cluster: LocalCluster, prov: keys.Provisioned, seconds: float, rounds: int, frame: int
+    cluster: LocalCluster,
+    prov: keys.Provisioned,
+    seconds: float,
+    rounds: int,
+    frame: int,
+    warmup: float = 0.0,
 ) -> tuple[dict, dict, list[float]]:
     """The cluster and the echo server in alternating slices of ``seconds / rounds`` each, so
-    both see the same machine (a neighbour's load on a shared host hits both halves alike);
-    returns each one's totals and the share of every round."""
+    both see the same machine (a neighbour's load on a shared host hits both halves alike),
+    after ``warmup`` seconds of each that count for nothing; returns each one's totals and the
+    share of every round."""
     load, echo = ClusterLoad(cluster, prov), EchoProcess(len(prov.directory.users), frame)
     await load.connect()
     await echo.connect()
+    if warmup > 0:
+        for half in (load, echo):
+            await half.run(warmup)
+            half.forget()
+            await asyncio.sleep(SETTLE)
     pids = [p.pid for p in cluster.procs.values()]
     idle_cpu = idle_time = 0.0
     try:
@@ -325,6 +356,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--rounds", type=int, default=5, help="cluster/echo slices, alternating")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of each first, not counted")
     p.add_argument("--idle", default="1000,10000", help="idle client counts for the memory figure")
     args = p.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -341,7 +373,7 @@ def main() -> int:
             frame = len(json.dumps({"t": "send", "req": 1, "id": "u1-1", "conv": "d0",
                                     "bodies": {"u2": "z" * 400}}))  # fmt: skip
             load, echo, shares = asyncio.run(
-                cluster_against_echo(cluster, prov, args.seconds, args.rounds, frame)
+                cluster_against_echo(cluster, prov, args.seconds, args.rounds, frame, args.warmup)
             )
             result = {
                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
