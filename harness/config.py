@@ -83,15 +83,19 @@ def _float(value: Any) -> float:
 
 def _times(value: Any) -> tuple[float, ...] | None:
     """Seconds, comma-separated or a list, in order; ``seed`` (or None) means the seeded
-    schedule's fault times."""
-    if value is None or (isinstance(value, str) and value.strip() in ("seed", "none")):
+    schedule's fault times, ``none`` (or an empty list) no fault start at all."""
+    if value is None or (isinstance(value, str) and value.strip() == "seed"):
         return None
+    if isinstance(value, str) and value.strip() == "none":
+        return ()
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(sorted(_float(item) for item in items))
 
 
 def _show_times(value: Any) -> str:
-    return "seed" if value is None else _text(value)
+    if value is None:
+        return "seed"
+    return _text(value) if value else "none"
 
 
 def _kinds(value: Any) -> tuple[str, ...] | None:
@@ -311,10 +315,11 @@ class RunConfig:
         None,
         "seconds into the run the workload treats as fault starts: it bursts and sends clients "
         "offline there; 'seed' (the default) takes them from the seeded schedule, also when "
-        "another schedule is replayed, so a replay keeps the original workload",
+        "another schedule is replayed, so a replay keeps the original workload; 'none' for a "
+        "steady workload",
         parse=_times,
-        check=lambda v: v is None or (bool(v) and all(0 <= t <= 3600 for t in v)),
-        expect="'seed' or one or more times of 0..3600 seconds",
+        check=lambda v: v is None or all(0 <= t <= 3600 for t in v),
+        expect="'seed', 'none' or times of 0..3600 seconds",
         metavar="SECONDS,...",
         show=_show_times,
     )

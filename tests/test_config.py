@@ -20,6 +20,7 @@ from harness.config import (
     load_toml,
     reproduce_command,
 )
+from harness.run import fault_starts
 
 finite = {"allow_nan": False, "allow_infinity": False}
 configs = st.builds(
@@ -53,9 +54,7 @@ configs = st.builds(
             "offline_fraction": st.floats(0, 1, **finite),
             "conversation_starts": st.sampled_from(["at-start", "before-faults"]),
             "fault_times": st.none()
-            | st.lists(st.floats(0, 3600, **finite), min_size=1, max_size=6).map(
-                lambda ts: tuple(sorted(ts))
-            ),
+            | st.lists(st.floats(0, 3600, **finite), max_size=6).map(lambda ts: tuple(sorted(ts))),
             "request_timeout": st.floats(0.05, 10, **finite),
             "heartbeat": st.floats(0.05, 10, **finite),
             "drain_timeout": st.floats(1, 600, **finite),
@@ -81,6 +80,12 @@ def test_the_reproduce_command_parses_back_to_the_same_config(config: RunConfig)
     assert argv[:2] == ["splitbrain", "run"]
     args = build_parser().parse_args(argv[1:])
     assert from_mapping(config_values(args)) == config
+
+
+def test_fault_times_seed_means_the_schedules_and_none_means_no_fault_start() -> None:
+    times = [from_mapping({"fault_times": text}).fault_times for text in ("seed", "none", "3,1.5")]
+    assert times == [None, (), (1.5, 3.0)]
+    assert fault_starts(from_mapping({"fault_times": "none", "nemesis": "kill"})) == ()
 
 
 def test_every_setting_has_a_flag_in_run() -> None:
