@@ -7,6 +7,7 @@ configuration give the same plan; the client drivers only carry it out. What the
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -182,6 +183,25 @@ def plan_sends(
     return tuple(sends)
 
 
+class AllBut(Sequence[str]):
+    """``items`` without the ones at ``skipped`` (sorted positions), in order, without a copy:
+    drawing from it costs a binary search, not a pass over every send."""
+
+    def __init__(self, items: list[str], skipped: list[int]) -> None:
+        self.items, self.skipped = items, skipped
+
+    def __len__(self) -> int:
+        return len(self.items) - len(self.skipped)
+
+    def __getitem__(self, k: int) -> str:  # type: ignore[override]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        before = bisect.bisect_right(self.skipped, k)
+        while (more := bisect.bisect_right(self.skipped, k + before)) != before:
+            before = more
+        return self.items[k + before]
+
+
 def collide_ids(
     rng: random.Random, sends: tuple[PlannedSend, ...], share: float
 ) -> tuple[PlannedSend, ...]:
@@ -190,11 +210,16 @@ def collide_ids(
     if share <= 0 or len({s.user for s in sends}) < 2:
         return sends
     chosen = set(rng.sample(range(len(sends)), max(1, round(share * len(sends)))))
+    pool = [s.msg_id for j, s in enumerate(sends) if j not in chosen]
+    users_pool = [s.user for j, s in enumerate(sends) if j not in chosen]
+    positions: dict[str, list[int]] = {}
+    for p, user in enumerate(users_pool):
+        positions.setdefault(user, []).append(p)
     out = list(sends)
     taken: set[tuple[str, str]] = set()
     for i in sorted(chosen):
         send = sends[i]
-        others = [o.msg_id for j, o in enumerate(sends) if o.user != send.user and j not in chosen]
+        others = AllBut(pool, positions.get(send.user, []))
         if not others:
             continue
         wire = rng.choice(others)
