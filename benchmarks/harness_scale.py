@@ -59,6 +59,8 @@ from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.recorder import Recorder
 from harness.workload import WorkloadPlan, plan_workload
 from system_under_test import crypto, keys
+from systems import registry
+from systems.seam import Accounts
 
 AVAILABILITY_BAR = 0.99
 GENERATOR_TARGET = 20_000  # recorded operations/s against the instant stub (issue 10)
@@ -269,18 +271,18 @@ async def drive_stub(
 ) -> GeneratorFigure:
     """Connect one driver per user to the stub, then let them carry out the plan for ``seconds``."""
     plan = generator_plan(clients, rate, seconds)
-    prov = keys.provision(list(plan.users), {c: list(m) for c, m in plan.conversations.items()}, 1)
+    system = registry.create("reference", {})
+    system.provision(Accounts(plan.users, plan.conversations), folder, ["s1"], seed=1)
     sends = plan.sends_by_user()
     process_ids = ProcessIds()
-    settings = DriverSettings(e2e=True)
+    settings = DriverSettings()
     with Recorder(folder / "generator.jsonl") as recorder:
         drivers = [
             ClientDriver(
                 user=user,
-                secret=prov.secrets[user],
-                directory=prov.directory,
+                system=system,
                 conversations=plan.conversations,
-                urls={"s1": url},
+                endpoints={"s1": url.removeprefix("ws://")},
                 record=recorder.record,
                 process_ids=process_ids,
                 settings=settings,

@@ -242,8 +242,8 @@ class RunConfig:
         25.0,
         "sends per second, all clients together",
         parse=_float,
-        check=lambda v: 0 < v <= 10_000,
-        expect="above 0 and at most 10000 sends per second",
+        check=lambda v: 0 < v <= 100_000,
+        expect="above 0 and at most 100000 sends per second",
     )
     client_groups: int = setting(
         2,

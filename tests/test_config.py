@@ -130,7 +130,7 @@ def test_toml_and_flags_spell_the_same_settings(tmp_path: Path) -> None:
         ({"colour": "red"}, "unknown setting(s) colour"),
         ({"group_sizes": "5-2"}, "group_sizes must be LOW-HIGH"),
         ({"rate": "inf"}, "rate = 'inf' is not a valid value"),
-        ({"rate": 1e9}, "rate must be above 0 and at most 10000"),
+        ({"rate": 1e9}, "rate must be above 0 and at most 100000"),
         ({"time_limit": "nan"}, "time_limit = 'nan' is not a valid value"),
     ],
 )
