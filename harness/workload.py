@@ -210,16 +210,16 @@ def collide_ids(
     if share <= 0 or len({s.user for s in sends}) < 2:
         return sends
     chosen = set(rng.sample(range(len(sends)), max(1, round(share * len(sends)))))
-    pool = [s.msg_id for j, s in enumerate(sends) if j not in chosen]
-    users_pool = [s.user for j, s in enumerate(sends) if j not in chosen]
+    pool = [s for j, s in enumerate(sends) if j not in chosen]
+    ids = [s.msg_id for s in pool]
     positions: dict[str, list[int]] = {}
-    for p, user in enumerate(users_pool):
-        positions.setdefault(user, []).append(p)
+    for p, s in enumerate(pool):
+        positions.setdefault(s.user, []).append(p)
     out = list(sends)
     taken: set[tuple[str, str]] = set()
     for i in sorted(chosen):
         send = sends[i]
-        others = AllBut(pool, positions.get(send.user, []))
+        others = AllBut(ids, positions.get(send.user, []))
         if not others:
             continue
         wire = rng.choice(others)
