@@ -48,9 +48,10 @@ from websockets.asyncio.server import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from splitbrain.ports import free_port_block
 from system_under_test import crypto, keys
 from system_under_test.client import ChatClient, Delivery
-from system_under_test.launcher import CLUSTER_SECRET, LocalCluster, free_base_port, local_specs
+from system_under_test.launcher import CLUSTER_SECRET, LocalCluster, local_specs
 
 BODY = b"x" * 200
 TARGET_FRACTION_OF_ECHO = 0.25
@@ -164,7 +165,7 @@ class EchoLoad:
             async for message in ws:
                 await ws.send(message)
 
-        port = free_base_port(1)
+        port = free_port_block(1)
         await self._stack.enter_async_context(serve(echo, "127.0.0.1", port, compression=None))
         for _ in range(self.n_clients):
             ws = await connect(f"ws://127.0.0.1:{port}", compression=None)
@@ -365,7 +366,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
         folder = Path(tmp)
         prov, users = provision(folder, args.clients)
-        specs = local_specs(3, folder, users, base_port=free_base_port(3), mode="cp")
+        specs = local_specs(3, folder, users, base_port=free_port_block(3), mode="cp")
         cluster = LocalCluster(specs)
         try:
             cluster.start()
@@ -403,7 +404,7 @@ def main() -> int:
         plain = folder / "e2e-off"
         plain.mkdir()
         specs = local_specs(
-            3, plain, users, base_port=free_base_port(3), mode="cp", e2e=False,
+            3, plain, users, base_port=free_port_block(3), mode="cp", e2e=False,
             cluster_secret=folder / CLUSTER_SECRET,
         )  # fmt: skip
         cluster = LocalCluster(specs)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from splitbrain.ports import free_port_block
 from system_under_test import crypto
 from system_under_test.client import (
     ChatClient,
@@ -50,7 +51,7 @@ from system_under_test.client import (
     SendRejected,
 )
 from system_under_test.keys import Provisioned, signing_key
-from system_under_test.launcher import LocalCluster, free_base_port, local_specs, provision_users
+from system_under_test.launcher import LocalCluster, local_specs, provision_users
 
 SENDERS = ("u1", "u2", "u3")
 STALLED = "u4"
@@ -248,7 +249,7 @@ async def drain(cluster: LocalCluster, keys: Provisioned, tally: Tally) -> None:
 
 async def soak(args: argparse.Namespace, folder: Path) -> int:
     keys, users, _ = provision_users(folder, 4)
-    cluster = LocalCluster(local_specs(3, folder, users, base_port=free_base_port(3)))
+    cluster = LocalCluster(local_specs(3, folder, users, base_port=free_port_block(3)))
     cluster.start()
     tally = Tally()
     try:

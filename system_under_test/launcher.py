@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nemesis.orphans import die_with_parent
-from splitbrain.ports import free_port_block
 from system_under_test import keys
 
 CLUSTER_SECRET = "cluster.secret"
@@ -98,12 +97,6 @@ def local_specs(
         )
         for name in names
     ]
-
-
-def free_base_port(n: int) -> int:
-    """A port p such that p..p+n-1 are free on 127.0.0.1 now and stay so (see
-    :func:`splitbrain.ports.free_port_block`)."""
-    return free_port_block(n)
 
 
 def fetch_status(host: str, port: int, timeout: float = 1.0) -> dict | None:

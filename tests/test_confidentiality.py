@@ -14,8 +14,9 @@ from harness.confidentiality import (
     scan_for_leaks,
     with_leaked,
 )
+from splitbrain.ports import free_port_block
 from system_under_test.client import ChatClient, Delivery
-from system_under_test.launcher import LocalCluster, free_base_port, local_specs, provision_users
+from system_under_test.launcher import LocalCluster, local_specs, provision_users
 
 BODIES = {f"m{i}": f"m{i} {i * 7919:016x}".encode() for i in range(200)}
 
@@ -66,7 +67,7 @@ def test_short_bodies_are_looked_for_only_as_their_digest(tmp_path):
 
 def test_quiet_on_the_files_of_a_real_cluster_after_real_traffic(tmp_path):
     keys, users, _ = provision_users(tmp_path, 3)
-    cluster = LocalCluster(local_specs(3, tmp_path, users, base_port=free_base_port(3)))
+    cluster = LocalCluster(local_specs(3, tmp_path, users, base_port=free_port_block(3)))
     sent: dict[str, bytes] = {}
     got: list[Delivery] = []
 

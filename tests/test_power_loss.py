@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 from nemesis.power import LazyDisks
+from splitbrain.ports import free_port_block
 from system_under_test.client import ChatClient, Delivery
-from system_under_test.launcher import LocalCluster, free_base_port, local_specs, provision_users
+from system_under_test.launcher import LocalCluster, local_specs, provision_users
 from system_under_test.records import MSG
 from system_under_test.store import Store
 
@@ -169,7 +170,7 @@ def _power_loss_of_all_nodes(tmp_path: Path, bug: str | None, sends: int = 25) -
         return [d.id for d in got]
 
     with LazyDisks(tmp_path / "disks") as disks:
-        specs = local_specs(3, tmp_path, users, base_port=free_base_port(3), bug=bug)
+        specs = local_specs(3, tmp_path, users, base_port=free_port_block(3), bug=bug)
         specs = [replace(s, db=disks.mount(s.name) / f"{s.name}.sqlite") for s in specs]
         cluster = LocalCluster(specs)
         try:

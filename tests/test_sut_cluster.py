@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from splitbrain.ports import free_port_block
 from system_under_test import crypto
 from system_under_test.client import (
     AuthRefused,
@@ -22,7 +23,6 @@ from system_under_test.client import (
 from system_under_test.keys import Provisioned
 from system_under_test.launcher import (
     LocalCluster,
-    free_base_port,
     local_specs,
     provision_users,
 )
@@ -55,7 +55,7 @@ def start_cluster(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         d = tmp_path / f"cluster{len(started)}"
         d.mkdir()
         keys, users, _ = provision_users(d, 3)
-        specs = local_specs(n, d, users, base_port=free_base_port(n), mode=mode, bug=bug, e2e=e2e)
+        specs = local_specs(n, d, users, base_port=free_port_block(n), mode=mode, bug=bug, e2e=e2e)
         cluster = LocalCluster(specs)
         started.append(cluster)
         cluster.start()

@@ -15,6 +15,7 @@ from pathlib import Path
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from splitbrain.ports import free_port_block
 from system_under_test import crypto
 from system_under_test.client import ChatClient, Delivery
 from system_under_test.keys import Provisioned, load_cluster_secret
@@ -22,7 +23,6 @@ from system_under_test.launcher import (
     CLUSTER_SECRET,
     LocalCluster,
     NodeSpec,
-    free_base_port,
     local_specs,
     provision_users,
 )
@@ -118,7 +118,7 @@ class Lab:
 
 def start_lab(folder: Path, *, extra_args: tuple[str, ...] = ()) -> Lab:
     keys, users, _ = provision_users(folder, 3)
-    specs = local_specs(3, folder, users, base_port=free_base_port(3), extra_args=extra_args)
+    specs = local_specs(3, folder, users, base_port=free_port_block(3), extra_args=extra_args)
     cluster = LocalCluster(specs)
     cluster.start()
     try:
