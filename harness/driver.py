@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,15 +193,10 @@ class ClientDriver:
         """Carry out this user's sends and offline windows (times relative to ``start``); a user
         offline from the start does not connect before its window ends."""
         loop = asyncio.get_running_loop()
-        events: list[tuple[float, int, Any]] = [(s.at, 1, s) for s in sends]
-        for w in offline:
-            events.append((w.start, 0, ("offline", w)))
-            events.append((w.start + w.duration, 0, ("online", w)))
-        events.sort(key=lambda e: (e[0], e[1]))
         online = not any(w.start <= 0 for w in offline)
         if online:
             await self.connect()
-        for at, _, event in events:
+        for at, event in timeline(sends, offline):
             delay = start + at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -252,3 +248,26 @@ class ClientDriver:
             return False
         self.counts.connects += 1
         return True
+
+
+Event = PlannedSend | tuple[str, OfflineWindow]
+
+
+def timeline(
+    sends: list[PlannedSend], offline: list[OfflineWindow]
+) -> Iterator[tuple[float, Event]]:
+    """``sends`` (in time order) and the going offline and coming back of ``offline``, as
+    ``(at, event)`` in time order; at the same time, going offline or online comes first.
+
+    Lazy, so a driver pays for the sends it reaches, not for the whole plan up front.
+    """
+    changes: list[tuple[float, Event]] = []
+    for w in offline:
+        changes.append((w.start, ("offline", w)))
+        changes.append((w.start + w.duration, ("online", w)))
+    changes.sort(key=_at)
+    return heapq.merge(changes, ((s.at, s) for s in sends), key=_at)
+
+
+def _at(event: tuple[float, Event]) -> float:
+    return event[0]

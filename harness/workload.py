@@ -8,6 +8,7 @@ configuration give the same plan; the client drivers only carry it out. What the
 from __future__ import annotations
 
 import bisect
+import hashlib
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,8 @@ class PlannedSend:
 
     ``msg_id`` is the message's id in the history (unique); ``wire_id`` is the id the client
     gives the system, which is another sender's id for a colliding send (see :func:`history_id`).
-    The body is made from ``body_seed`` when asked for, so large bodies cost no memory until sent.
+    The body is made from ``body_seed`` when asked for, so large bodies cost no memory until sent;
+    the same seed always makes the same bytes.
     """
 
     at: float
@@ -40,8 +42,8 @@ class PlannedSend:
     @property
     def body(self) -> bytes:
         head = f"{self.msg_id} ".encode()
-        filler = random.Random(self.body_seed).randbytes(max(0, self.size - len(head)))
-        return head + filler
+        seed = self.body_seed.to_bytes(8, "big")
+        return head + hashlib.shake_128(seed).digest(max(0, self.size - len(head)))
 
     @property
     def system_id(self) -> str:

@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import RunConfig
-from harness.workload import AllBut, PlannedSend, collide_ids, history_id, plan_workload
+from harness.driver import timeline
+from harness.workload import (
+    AllBut,
+    OfflineWindow,
+    PlannedSend,
+    collide_ids,
+    history_id,
+    plan_workload,
+)
 
 fault_times = st.lists(st.floats(0, 20), max_size=4).map(tuple)
 
@@ -192,3 +200,34 @@ def test_before_faults_starts_each_conversation_shortly_before_a_fault() -> None
     assert sorted(first.values()).count(0.0) == 1  # the fourth conversation: no fault left
     at_start = plan_workload(config.changed(conversation_starts="at-start"), faults)
     assert min(s.at for s in at_start.sends) < 1 and len({s.conv for s in at_start.sends}) == 4
+
+
+@given(configs, fault_times)
+def test_a_drivers_timeline_is_its_sends_and_windows_in_time_order(
+    config: RunConfig, faults: tuple[float, ...]
+) -> None:
+    plan = plan_workload(config, faults)
+    sends, offline = plan.sends_by_user(), plan.offline_by_user()
+    for user in plan.users:
+        events = list(timeline(sends[user], offline[user]))
+        times = [at for at, _ in events]
+        assert times == sorted(times)
+        assert [e for _, e in events if isinstance(e, PlannedSend)] == sends[user]
+        changes = [e for _, e in events if not isinstance(e, PlannedSend)]
+        assert len(changes) == 2 * len(offline[user])
+        for i, (at, event) in enumerate(events[1:], 1):
+            if not isinstance(event, PlannedSend):
+                assert not (events[i - 1][0] == at and isinstance(events[i - 1][1], PlannedSend))
+
+
+def test_at_the_same_time_going_offline_comes_before_a_send() -> None:
+    send = PlannedSend(1.0, "m1-1", "u1", "d1", 24, 7)
+    window = OfflineWindow("u1", 1.0, 2.0)
+    events = list(timeline([send], [window]))
+    assert events == [(1.0, ("offline", window)), (1.0, send), (3.0, ("online", window))]
+
+
+def test_the_same_body_seed_makes_the_same_body_and_another_seed_another() -> None:
+    a, b = PlannedSend(0, "m1-1", "u1", "d1", 500, 7), PlannedSend(0, "m1-1", "u1", "d1", 500, 8)
+    assert a.body == PlannedSend(0, "m1-1", "u1", "d1", 500, 7).body
+    assert a.body != b.body
