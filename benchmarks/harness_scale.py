@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -354,8 +355,8 @@ def bench_generator(
     figures = []
     with stub_process() as url:
         for clients in sizes:
-            fig = asyncio.run(drive_stub(url, clients, rate, seconds, folder))
-            fig.raw_round_trips_per_s = asyncio.run(raw_round_trips(url, clients, seconds))
+            fig = uvloop.run(drive_stub(url, clients, rate, seconds, folder))
+            fig.raw_round_trips_per_s = uvloop.run(raw_round_trips(url, clients, seconds))
             figures.append(fig)
     return figures
 
@@ -653,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_stub:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_stub())
+            uvloop.run(serve_stub())
         return 0
     if args.scale_one is not None:
         fig = scale_one(
