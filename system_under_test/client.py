@@ -130,6 +130,7 @@ class ChatClient:
         self._sign = signing_key(secret)
         self._box = box_private_key(secret)
         self._boxes: dict[str, Box] = {}
+        self._nonces = crypto.Nonces()
         self._recipients: dict[str, list[str]] = {}
         self._ws: ClientConnection | None = None
         self._node: str | None = None
@@ -249,7 +250,10 @@ class ChatClient:
         ws, node = self._ws, self._node
         if ws is None or node is None:
             raise SendRejected("not connected: call connect() first")
-        bodies = {r: crypto.seal(self._box_with(r), body, self.e2e) for r in self.recipients(conv)}
+        bodies = {
+            r: crypto.seal(self._box_with(r), body, self.e2e, next(self._nonces))
+            for r in self.recipients(conv)
+        }
         req = next(self._reqs)
         frame = orjson.dumps(
             {

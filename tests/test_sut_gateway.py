@@ -86,6 +86,20 @@ def test_provisioning_is_random_unless_seeded_and_files_round_trip(tmp_path):
         keys.load_directory(tmp_path / "secrets.json")
 
 
+def test_sealed_bodies_open_only_for_the_pair_and_nonces_never_repeat():
+    u1, u2, u3 = (keys.box_private_key(PROV.secrets[u]) for u in ("u1", "u2", "u3"))
+    to_u2 = crypto.shared_box(u1, PROV.directory.box_key("u2"))
+    nonces = crypto.Nonces()
+    drawn = [next(nonces) for _ in range(1000)] + [next(crypto.Nonces()) for _ in range(100)]
+    assert len(set(drawn)) == len(drawn) and {len(n) for n in drawn} == {24}
+    sealed = crypto.seal(to_u2, b"hello", True, next(nonces))
+    assert crypto.open_body(crypto.shared_box(u2, PROV.directory.box_key("u1")), sealed, True)
+    assert (
+        crypto.open_body(crypto.shared_box(u3, PROV.directory.box_key("u1")), sealed, True) is None
+    )
+    assert crypto.seal(to_u2, b"hello", True) != crypto.seal(to_u2, b"hello", True)
+
+
 def test_wire_round_trip():
     for m in (
         AppendEntries(3, "n1", 2, 1, [msg("a", 1)], 2),
