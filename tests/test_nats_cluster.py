@@ -209,8 +209,9 @@ def test_a_cut_pair_stays_cut_when_gossip_names_the_peer(
 
 def test_refusals_are_certain_and_a_forgotten_stream_comes_back_empty(tmp_path: Path) -> None:
     """A full store answers the publish with an error and a deleted stream with "no responders":
-    both are Refused and neither message is ever delivered; the next send re-creates the stream,
-    whose sequence starts again at 1 (what a stream JetStream forgot looks like in a history)."""
+    both are Refused and neither message is ever delivered; a send re-creates the stream, whose
+    sequence starts again at 1 (what a stream JetStream forgot looks like in a history). A
+    client's background recheck may re-create it before the first send after the delete."""
     with DirectCluster(nats_system(max_file_store="3KB"), tmp_path) as cluster:
         cluster.wait_healthy()
         cluster.provision(default_accounts())
@@ -234,13 +235,10 @@ async def _refusals(cluster: DirectCluster) -> None:
         raw = await nats.connect(f"nats://{cluster.endpoints()['n2']}")
         await delete_stream(raw.jetstream(timeout=10.0), "conv-g1")
         await raw.close()
-        with pytest.raises(Refused, match="no responders"):
-            await u1.send("z1", "g1", b"after the stream is gone")
-        refused.append("z1")
         for attempt in range(20):  # JetStream may still be moving its meta leader
-            back = f"z2-{attempt}"
+            back = f"z-{attempt}"
             try:
-                again = await u1.send(back, "g1", b"the stream comes back")
+                again = await u1.send(back, "g1", b"after the stream is gone")
                 break
             except Refused as exc:
                 assert "no responders" in str(exc), exc
@@ -248,6 +246,8 @@ async def _refusals(cluster: DirectCluster) -> None:
                 await asyncio.sleep(0.5)
         else:
             pytest.fail("the stream never came back")
+        # Usually the first send after the delete is refused; under load a fetch loop's recheck
+        # can re-create the stream first. Either way the stream that comes back starts at 1.
         assert again.seq == 1
         await users.clients["u2"].sync(20.0)
         seen = {d.id for d in users.deliveries if d.user == "u2"}
