@@ -16,6 +16,7 @@ import itertools
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from harness.workload import OfflineWindow, PlannedSend, history_id
@@ -265,9 +266,5 @@ def timeline(
     for w in offline:
         changes.append((w.start, ("offline", w)))
         changes.append((w.start + w.duration, ("online", w)))
-    changes.sort(key=_at)
-    return heapq.merge(changes, ((s.at, s) for s in sends), key=_at)
-
-
-def _at(event: tuple[float, Event]) -> float:
-    return event[0]
+    changes.sort(key=itemgetter(0))
+    return heapq.merge(changes, ((s.at, s) for s in sends), key=itemgetter(0))
