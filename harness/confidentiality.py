@@ -17,7 +17,6 @@ pass it with ``digests_allowed=True`` so only raw and base64 plaintext count the
 from __future__ import annotations
 
 import base64
-import hashlib
 import mmap
 import re
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.findings import example
+from splitbrain.messages import digest
 
 MIN_PATTERN = 12  # bytes: shorter raw or base64 forms are not searched (digest only)
 PREFIX = 12  # candidate positions are found by a trie of this many leading bytes
@@ -83,7 +83,7 @@ def patterns_for(bodies: Mapping[str, bytes], *, digests: bool = True) -> Patter
             for form in base64_forms(body):
                 add(form, "base64", msg_id)
         if digests:
-            hexed = hashlib.sha256(body).hexdigest().encode()
+            hexed = digest(body).encode()
             add(hexed, "sha256", msg_id)
             add(hexed.upper(), "sha256", msg_id)
     by_prefix = {k: tuple(dict.fromkeys(v)) for k, v in found.items()}

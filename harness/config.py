@@ -23,6 +23,7 @@ from typing import Any
 from nemesis.catalogue import KINDS, PARTITION_MODES, SHAPES
 from nemesis.profiles import DEFAULT_PROFILE, PROFILES
 from splitbrain.errors import SplitbrainError
+from splitbrain.names import client_group_names, node_names
 from systems import registry
 from systems.seam import SystemConfigError, resolve_options
 
@@ -366,11 +367,11 @@ class RunConfig:
 
     @property
     def node_names(self) -> tuple[str, ...]:
-        return tuple(f"n{i + 1}" for i in range(self.nodes))
+        return node_names(self.nodes)
 
     @property
     def client_group_names(self) -> tuple[str, ...]:
-        return tuple(f"c{i}" for i in range(self.client_groups))
+        return client_group_names(self.client_groups)
 
     def changed(self, **values: Any) -> RunConfig:
         """This config with some settings changed (validated; ``mode``/``bug``/``e2e`` too)."""

@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import Any
 
 from harness.workload import OfflineWindow, PlannedSend, history_id
+from splitbrain.messages import digest
 from systems.seam import (
     ClientSettings,
     Delivery,
@@ -29,7 +30,6 @@ from systems.seam import (
     Refused,
     System,
     Unreachable,
-    digest,
 )
 
 Record = Callable[..., dict[str, Any]]

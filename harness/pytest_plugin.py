@@ -88,6 +88,7 @@ def splitbrain_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     from harness.backends.base import ClusterSpec
     from harness.backends.local import start_local
     from harness.commands.cluster import accounts_for
+    from splitbrain.names import node_names
     from systems import registry
 
     system_name, forced = _session_options(request.config)
@@ -97,7 +98,7 @@ def splitbrain_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         chosen = system_name or system
         sut = registry.create(chosen, {**options, **forced})
         sut.prepare(None)
-        names = tuple(f"n{i + 1}" for i in range(nodes))
+        names = node_names(nodes)
         folder = tmp_path / f"cluster-{len(started) + 1}"
         folder.mkdir()
         sut.provision(accounts_for(users), folder, names, seed=1)

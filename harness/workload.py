@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.config import RunConfig
+from splitbrain.names import client_group_of
 
 BURST_SECONDS = 3.0  # how long the send rate stays raised at the start of a fault
 LEAD_SECONDS = (0.3, 1.2)  # how long before its fault a before-faults conversation starts
@@ -274,7 +275,7 @@ def plan_workload(config: RunConfig, faults: Sequence[float] = ()) -> WorkloadPl
         rng, members, config.groups, config.direct_chats, config.group_sizes
     )
     starts = plan_starts(rng, list(conversations), faults, config.conversation_starts)
-    client_group = {user: f"c{i % config.client_groups}" for i, user in enumerate(users)}
+    client_group = {user: client_group_of(i, config.client_groups) for i, user in enumerate(users)}
     sends = plan_sends(
         rng,
         conversations,

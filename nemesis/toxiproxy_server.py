@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
-from nemesis.orphans import die_with_parent
 from splitbrain.errors import SplitbrainError
+from splitbrain.processes import die_with_parent
 
 INSTALL_HINT = (
     "install it with scripts/install-toxiproxy.sh (needs Go; it puts toxiproxy-server on PATH)"

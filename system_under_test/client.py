@@ -45,11 +45,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import DATA_OPCODES, Frame, Opcode
 from websockets.protocol import Event
 
+from splitbrain.messages import UNDECRYPTABLE, digest
 from system_under_test import crypto
 from system_under_test.gateway import MAX_ACK, MAX_FRAME, MAX_HAVE, MAX_WS_MESSAGE
 from system_under_test.keys import Directory, box_private_key, signing_key
 
-digest = crypto.digest
 log = logging.getLogger(__name__)
 MAX_UNCONFIRMED = MAX_HAVE
 ACK_DELAY = 0.25  # seconds a delivery's ack waits for others to travel with it
@@ -384,7 +384,7 @@ class ChatClient:
             sender=sender,
             user=self.user,
             seq=frame.get("seq"),
-            digest=crypto.UNDECRYPTABLE if plain is None else digest(plain),
+            digest=UNDECRYPTABLE if plain is None else digest(plain),
             node=node,
         )
         if self.on_deliver is not None:

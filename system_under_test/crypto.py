@@ -18,13 +18,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
-UNDECRYPTABLE = "undecryptable"
 BOX_OVERHEAD = Box.NONCE_SIZE + 16
-
-
-def digest(body: bytes) -> str:
-    """Hex SHA-256 of a plaintext body (the ``digest`` of history-format.md)."""
-    return hashlib.sha256(body).hexdigest()
 
 
 def auth_payload(node: str, nonce: bytes) -> bytes:

@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nemesis.orphans import die_with_parent
+from splitbrain.names import node_names
+from splitbrain.processes import die_with_parent
 from system_under_test import keys
 
 CLUSTER_SECRET = "cluster.secret"
@@ -78,7 +79,7 @@ def local_specs(
     """Specs for nodes n1..nN on 127.0.0.1 that dial each other directly; files go in directory.
     The cluster secret is ``directory/cluster.secret`` (as :func:`provision_users` writes it)
     unless given."""
-    names = [f"n{i + 1}" for i in range(n)]
+    names = list(node_names(n))
     ports = {name: base_port + i for i, name in enumerate(names)}
     return [
         NodeSpec(

@@ -11,7 +11,8 @@ What a caller may rely on:
   when the system certainly did not take the message (``fail``) and :class:`Indeterminate` when
   nobody knows (``info``). Any other exception is a bug in the client.
 * Deliveries arrive through the ``on_deliver`` callback given to :meth:`System.client`, one call
-  per arrival, with the digest of the plaintext the client saw (:func:`digest`).
+  per arrival, with the digest of the plaintext the client saw
+  (:func:`splitbrain.messages.digest`).
 * ``sync`` returns only when the node confirmed that everything committed before the call has
   been delivered to this client; it raises :class:`NotCaughtUp` (or :class:`Unreachable`) when it
   could not confirm that.
@@ -19,20 +20,12 @@ What a caller may rely on:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from splitbrain.errors import SplitbrainError
-
-UNDECRYPTABLE = "undecryptable"
-
-
-def digest(body: bytes) -> str:
-    """The history's ``digest``: hex SHA-256 of a plaintext body (computed by clients only)."""
-    return hashlib.sha256(body).hexdigest()
 
 
 class ClientError(Exception):
@@ -70,8 +63,8 @@ class Sent:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One arrival of a message at ``user``; ``digest`` is :data:`UNDECRYPTABLE` when the body
-    did not open."""
+    """One arrival of a message at ``user``; ``digest`` is
+    :data:`splitbrain.messages.UNDECRYPTABLE` when the body did not open."""
 
     id: str
     conv: str

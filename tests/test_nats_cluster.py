@@ -17,6 +17,7 @@ import pytest
 
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer
+from splitbrain.messages import digest
 from systems.nats import NatsSystem, install
 from systems.registry import create
 from systems.seam import (
@@ -26,7 +27,6 @@ from systems.seam import (
     MessagingClient,
     Refused,
     Unreachable,
-    digest,
 )
 from tests.helpers.nats_cluster import HOST, DirectCluster, built_server, default_accounts
 from tests.helpers.nats_kill_cycles import one_seed

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from splitbrain.messages import digest
 from splitbrain.ports import free_port_block
 from system_under_test import crypto
 from system_under_test.client import (
@@ -98,8 +99,8 @@ def test_one_to_one_and_group_messages_online(start_cluster):
         assert [s.seq for s in sent] == [1, 2, 3] and direct.seq == 1
         assert ids(got2, "g1") == ids(got3) == ["g-0", "g-1", "g-2"]
         assert [d.seq for d in got3] == [1, 2, 3]
-        assert got2[-1].digest == crypto.digest(b"just you")
-        assert got3[0].digest == crypto.digest(b"group 0") and got3[0].sender == "u1"
+        assert got2[-1].digest == digest(b"just you")
+        assert got3[0].digest == digest(b"group 0") and got3[0].sender == "u1"
         for c in (u1, u2, u3):
             await c.close()
 
@@ -219,7 +220,7 @@ def test_nodes_store_and_log_no_plaintext(start_cluster):
         await u1.connect(["n2"]), await u2.connect(["n3"])
         await u1.send("c1", "g1", secret)
         await until(lambda: len(got) == 1)
-        assert got[0].digest == crypto.digest(secret)
+        assert got[0].digest == digest(secret)
         await u1.close(), await u2.close()
 
     asyncio.run(scenario())
@@ -240,7 +241,7 @@ def test_e2e_off_carries_plaintext_with_the_same_framing(start_cluster):
         await u1.connect(), await u2.connect()
         await u1.send("p1", "d-u1-u2", b"clear")
         await until(lambda: len(got) == 1)
-        assert got[0].digest == crypto.digest(b"clear")
+        assert got[0].digest == digest(b"clear")
         on = ChatClient("u1", run.keys.secrets["u1"], run.keys.directory, run.cluster.urls())
         with pytest.raises(Exception, match="e2e"):
             await on.connect()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from splitbrain.names import client_group_names
 from systems.seam import NodeLaunch, System
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class ClusterSpec:
 
     @property
     def client_group_names(self) -> tuple[str, ...]:
-        return tuple(f"c{i}" for i in range(self.client_groups))
+        return client_group_names(self.client_groups)
 
     def data_dir(self, node: str) -> Path:
         return self.run_dir / "data" / node

@@ -21,11 +21,11 @@ from typing import Any
 
 from harness.backends.base import ClusterSpec, primary_of, write_launch_files
 from nemesis.interface import proxy_name
-from nemesis.orphans import die_with_parent
 from nemesis.power import LazyDisks
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer
 from splitbrain.ports import free_port_block
+from splitbrain.processes import die_with_parent
 from systems.seam import NodeAddresses, NodeLaunch
 
 HOST = "127.0.0.1"

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from splitbrain.names import node_names
 from systems import registry
 from systems.seam import Accounts, SystemConfigError
 
@@ -84,7 +85,7 @@ def cluster_up(args: argparse.Namespace) -> int:
         return 2
     folder = args.dir or Path(tempfile.mkdtemp(prefix="splitbrain-cluster-"))
     folder.mkdir(parents=True, exist_ok=True)
-    nodes = tuple(f"n{i + 1}" for i in range(args.nodes))
+    nodes = node_names(args.nodes)
     system.provision(accounts_for(args.users), folder, nodes, args.seed)
     stop: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

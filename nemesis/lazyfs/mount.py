@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from nemesis.lazyfs.fs import FSNAME_PREFIX, INSTALL_HINT
-from nemesis.orphans import die_with_parent
+from splitbrain.processes import die_with_parent
 
 
 class LazyFSError(RuntimeError):

@@ -66,6 +66,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
+from splitbrain.messages import digest
 from systems.nats.config import durable_name, envelope, open_envelope, stream_name, subject
 from systems.seam import (
     ClientSettings,
@@ -76,7 +77,6 @@ from systems.seam import (
     Refused,
     Sent,
     Unreachable,
-    digest,
 )
 
 FETCH_BATCH = 64

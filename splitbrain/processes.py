@@ -1,4 +1,8 @@
-"""Child processes that cannot outlive the harness, even when it is killed with SIGKILL."""
+"""Child processes that cannot outlive the harness, even when it is killed with SIGKILL.
+
+Shared by every package that starts processes (the backends, the nemesis's Toxiproxy and lazyfs,
+the reference cluster's launcher), so it sits on the floor they all stand on.
+"""
 
 from __future__ import annotations
 
