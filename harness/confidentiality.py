@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.findings import example
+from harness.results import Results
 from splitbrain.messages import digest
 
 MIN_PATTERN = 12  # bytes: shorter raw or base64 forms are not searched (digest only)
@@ -173,13 +174,9 @@ def leaked_results(leaks: list[Leak], max_examples: int = 10) -> dict[str, Any]:
     }
 
 
-def with_leaked(results: dict[str, Any], leaks: list[Leak], max_examples: int = 10) -> dict:
-    """``results`` (as results.json holds them) with the run-level anomaly ``leaked`` added:
-    its count in ``anomaly_counts``, its examples in ``anomalies`` (only when there are some) and
-    ``valid`` false when the count is above 0. The other keys keep their meaning."""
+def with_leaked(results: Results, leaks: list[Leak], max_examples: int = 10) -> Results:
+    """``results`` with the run-level anomaly ``leaked`` added: its count in ``anomaly_counts``,
+    its examples in ``anomalies`` (only when there are some) and ``valid`` false when the count
+    is above 0 (see :meth:`harness.results.Results.with_run_finding`)."""
     leaked = leaked_results(leaks, max_examples)
-    out = {**results, "anomaly_counts": {**results["anomaly_counts"], "leaked": leaked["count"]}}
-    if leaked["count"]:
-        out["anomalies"] = {**results.get("anomalies", {}), "leaked": leaked["examples"]}
-        out["valid"] = False
-    return out
+    return results.with_run_finding("leaked", leaked["count"], leaked["examples"])

@@ -31,8 +31,6 @@ BACKENDS = ("local", "docker")
 NEMESIS_KINDS = tuple(KINDS)
 CONVERSATION_STARTS = ("at-start", "before-faults")
 SENDERS = ("members", "outsiders")
-# Settings of the reference system that older configs and test.json files kept at the top level.
-LEGACY_SYSTEM_KEYS = ("mode", "bug", "e2e")
 
 
 class ConfigError(SplitbrainError, ValueError):
@@ -374,7 +372,8 @@ class RunConfig:
         return client_group_names(self.client_groups)
 
     def changed(self, **values: Any) -> RunConfig:
-        """This config with some settings changed (validated; ``mode``/``bug``/``e2e`` too)."""
+        """This config with some settings changed (validated; the system's shortcut options,
+        e.g. the reference system's, may be given by name too)."""
         return from_mapping({**self.to_json(), **values})
 
     def system_settings(self) -> dict[str, Any]:
@@ -417,11 +416,12 @@ def default_of(name: str) -> Any:
 def from_mapping(values: Mapping[str, Any], source: str = "settings") -> RunConfig:
     """Build and validate a config from plain values (TOML, JSON, CLI); unknown keys are errors.
 
-    The reference system's ``mode``, ``bug`` and ``e2e`` are accepted at the top level too (as
-    older configs and test.json files have them) and become system options.
+    The chosen system's shortcut options (:class:`systems.seam.Shortcut`) are accepted at the
+    top level too (as older configs and test.json files have them) and become system options.
     """
     values = dict(values)
-    legacy = {k: values.pop(k) for k in LEGACY_SYSTEM_KEYS if k in values}
+    shortcut = shortcut_options(str(values.get("system") or registry.DEFAULT))
+    legacy = {k: values.pop(k) for k in shortcut if k in values and k not in SETTINGS}
     if legacy:
         options = dict(_options(values.get("system_options") or ()))
         options.update({k: v for k, v in legacy.items() if k not in options})
@@ -446,6 +446,14 @@ def from_mapping(values: Mapping[str, Any], source: str = "settings") -> RunConf
         return RunConfig(**coerced)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {str(exc).removeprefix('settings: ')}") from None
+
+
+def shortcut_options(system: str) -> tuple[str, ...]:
+    """The options of ``system`` that have a flag of their own; () for an unknown system."""
+    try:
+        return tuple(s.option for s in registry.system_class(system).shortcuts)
+    except SystemConfigError:
+        return ()
 
 
 def describe(key: str) -> str:
@@ -521,13 +529,14 @@ def reproduce_argv(config: RunConfig) -> list[str]:
     """``splitbrain run`` arguments that rebuild exactly ``config``: every setting that differs
     from its default, written as its flag parses it."""
     args = ["splitbrain", "run"]
+    flags = {s.option: s.run_flag for s in registry.system_class(config.system).shortcuts}
     for key in SETTINGS:
         value = getattr(config, key)
         if key == "seed" or value != default_of(key):
             if key == "system_options":
                 for name, option in value:
-                    if config.system == registry.DEFAULT and name in LEGACY_SYSTEM_KEYS:
-                        args += [f"--{name}", _text(option)]  # run's shortcut flags
+                    if name in flags:
+                        args += [flags[name], _text(option)]  # the system's own flag
                     else:
                         args += [flag_of(key), f"{name}={_text(option)}"]
             else:

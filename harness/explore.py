@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers import ANOMALIES
+from harness.results import Results
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -86,13 +86,12 @@ class Finding:
         return self.valid is False
 
 
-def finding_of(trial: Trial, results: Mapping[str, Any], seconds: float, run_dir: str) -> Finding:
-    counts = {k: int(v) for k, v in (results.get("anomaly_counts") or {}).items() if v}
-    stats = results.get("stats") or {}
-    valid = results.get("valid")
-    return Finding(
-        trial, valid, counts, stats.get("availability"), seconds, None if valid is True else run_dir
-    )
+def finding_of(
+    trial: Trial, given: Results | Mapping[str, Any], seconds: float, run_dir: str
+) -> Finding:
+    results = Results.of(given)
+    keep = None if results.valid is True else run_dir
+    return Finding(trial, results.valid, results.found(), results.availability, seconds, keep)
 
 
 def format_table(findings: Sequence[Finding]) -> str:
@@ -104,7 +103,7 @@ def format_table(findings: Sequence[Finding]) -> str:
     for f in findings:
         verdict = {True: "valid", False: "INVALID"}.get(f.valid, "unknown")
         avail = "n/a" if f.availability is None else f"{100 * f.availability:.1f}%"
-        found = ", ".join(f"{name} {f.counts[name]}" for name in ANOMALIES if f.counts.get(name))
+        found = ", ".join(f"{name} {n}" for name, n in f.counts.items())
         where = f"  {f.run_dir}" if f.run_dir else ""
         lines.append(
             f"{f.trial.label():<{width}}  {verdict:<7}  {avail:>6}  {f.seconds:4.0f}s  "

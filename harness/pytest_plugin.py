@@ -5,7 +5,8 @@ Installed with splitbrain (entry point ``pytest11``), it gives two fixtures:
 ``splitbrain_run(**settings) -> RunOutcome``
     One seeded run, as ``splitbrain run`` makes it (cluster up behind Toxiproxy, load, faults,
     heal, drain, check), with ``settings`` as in :class:`harness.config.RunConfig` (``seed``,
-    ``system``, ``nemesis``, ``time_limit``, ``mode``, ``bug``, ...). Runs go under the test's
+    ``system``, ``nemesis``, ``time_limit``, ... and the system's shortcut options, as the
+    reference system's). Runs go under the test's
     ``tmp_path``; a failing test's report names the run directory, its ``report.html`` and the
     command that replays it.
 
@@ -58,8 +59,9 @@ def _session_options(config: pytest.Config) -> tuple[str | None, dict[str, str]]
 @pytest.fixture
 def splitbrain_run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     """Make one checked fault-injection run; see the module docstring."""
-    from harness.config import from_mapping
+    from harness.config import from_mapping, shortcut_options
     from harness.run import run_test
+    from systems import registry
 
     system, forced = _session_options(request.config)
     runs: list[Path] = []
@@ -71,7 +73,7 @@ def splitbrain_run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[.
             values["system"] = system
         if forced:
             given = dict(values.get("system_options") or {})
-            for key in ("mode", "bug", "e2e"):
+            for key in shortcut_options(str(values.get("system") or registry.DEFAULT)):
                 if key in values:
                     given[key] = values.pop(key)
             values["system_options"] = {**given, **forced}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import platform
 import random
 import sys
 import time
@@ -26,15 +25,17 @@ from typing import Any, TextIO
 import orjson
 import uvloop
 
-from checkers import check_history, exit_code
+from checkers import check_history
 from checkers.history import parse_history
 from harness import confidentiality
 from harness.backends.base import ClusterSpec
-from harness.config import RunConfig, reproduce_command
+from harness.config import RunConfig
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.present.history_summary import availability_stats
 from harness.present.report import ReportError, render_report
 from harness.recorder import Recorder
+from harness.results import Results
+from harness.run_description import describe_run
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
 from nemesis.faults import FAULT_KINDS
@@ -43,17 +44,17 @@ from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
 from splitbrain.errors import SplitbrainError
 from systems import registry
-from systems.seam import Accounts, Capabilities, ClientSettings, System
+from systems.seam import Accounts, Capabilities, ClientSettings, System, SystemDescription, describe
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
-    results: dict[str, Any]
+    results: Results
 
     @property
     def exit_code(self) -> int:
-        return exit_code(self.results)
+        return self.results.exit_code
 
 
 @dataclass
@@ -189,40 +190,6 @@ async def wait_healthy(cluster: Any, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.3)
     return False
-
-
-def describe_run(
-    config: RunConfig, system: System, plan: WorkloadPlan, schedule: Schedule, run_dir: Path
-) -> dict[str, Any]:
-    """The contents of test.json: everything needed to repeat or replay the run."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for package in ("splitbrain", "docker"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    settings = system.settings
-    return {
-        "name": config.name,
-        "seed": config.seed,
-        "system": system.describe(),
-        "mode": settings.get("mode"),
-        "nodes": list(config.node_names),
-        "backend": config.backend,
-        "bug": settings.get("bug"),
-        "config": config.to_json(),
-        "workload": {
-            "users": list(plan.users),
-            "conversations": {k: list(v) for k, v in plan.conversations.items()},
-            "client_groups": plan.client_group,
-            "planned_sends": len(plan.sends),
-            "offline": [vars(w) for w in plan.offline],
-        },
-        "schedule": schedule.to_json(),
-        "command": reproduce_command(config),
-        "versions": versions,
-        "run_dir": str(run_dir),
-    }
 
 
 class Progress:
@@ -403,7 +370,7 @@ def run_test(config: RunConfig, out: TextIO | None = None) -> RunOutcome:
             uvloop.run(_startup_then_drive(config, cluster, plan, schedule, recorder, out))
     finally:
         cluster.stop()
-    results = judge(run_dir, test, out, bodies_to_scan(system, plan))
+    results = judge(run_dir, test, out, bodies_to_scan(system, plan), describe(system))
     return RunOutcome(run_dir, results)
 
 
@@ -411,9 +378,10 @@ SCAN_LIMIT = 64 * 1024 * 1024  # bytes of plaintext the confidentiality scan hol
 
 
 def bodies_to_scan(system: System, plan: WorkloadPlan) -> dict[str, bytes] | None:
-    """Every body sent, for the confidentiality scan, when the system promises its servers hold
-    ciphertext only (end-to-end encryption on) and the bodies fit in memory; else None."""
-    if system.settings.get("e2e") is not True:
+    """Every body sent, for the confidentiality scan, when the system says its servers hold
+    ciphertext only (:meth:`systems.seam.System.at_rest`) and the bodies fit in memory; else
+    None."""
+    if system.at_rest() != "ciphertext":
         return None
     if sum(send.size for send in plan.sends) > SCAN_LIMIT:
         return None
@@ -421,14 +389,18 @@ def bodies_to_scan(system: System, plan: WorkloadPlan) -> dict[str, bytes] | Non
 
 
 def judge(
-    run_dir: Path, test: dict[str, Any], out: TextIO, bodies: dict[str, bytes] | None = None
-) -> dict[str, Any]:
+    run_dir: Path,
+    test: dict[str, Any],
+    out: TextIO,
+    bodies: dict[str, bytes] | None = None,
+    system: SystemDescription | None = None,
+) -> Results:
     """Check the history once, fold its figures once, and write results.json and the report
     from those objects. With ``bodies``, every file of the run is also scanned for them
     (the run-level finding ``leaked``)."""
     history = run_dir / "history.jsonl"
     lines = history.read_bytes().splitlines()
-    results = check_history(parse_history(lines, str(history)))
+    results = Results.from_json(check_history(parse_history(lines, str(history))))
     if bodies is not None:
         files, harness_files = confidentiality.run_files(run_dir)
         leaks = confidentiality.scan_for_leaks(files, bodies, digests_allowed=harness_files)
@@ -436,8 +408,8 @@ def judge(
     ops = [orjson.loads(line) for line in lines if line.strip()]
     figures = availability_stats(ops)
     figures.pop("availability", None)  # results.json has one overall figure: stats.availability
-    results["run"] = figures
-    write_json(run_dir / "results.json", results)
+    results = results.with_run(figures, system)
+    results.write(run_dir / "results.json")
     try:
         resolved = run_dir.resolve()
         title = f"{resolved.parent.name}/{resolved.name}"
@@ -448,7 +420,7 @@ def judge(
     return results
 
 
-def format_figures(results: dict[str, Any]) -> str:
+def format_figures(results: Results) -> str:
     """One line for the run summary: what availability the faults cost, and the latency."""
     figures = results.get("run") or {}
     overall = (results.get("stats") or {}).get("availability")

@@ -14,7 +14,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from harness.results import Results
 from nemesis.schedule import FaultStep
+from splitbrain.numbers import int_or
 
 T = TypeVar("T")
 
@@ -133,7 +135,7 @@ def _reduce(current: tuple[int, ...], test: Callable[[tuple[int, ...]], bool]) -
 
 
 def target_kinds(
-    original_counts: Mapping[str, Any], wanted: Collection[str] | None = None
+    original_counts: Mapping[str, int], wanted: Collection[str] | None = None
 ) -> tuple[str, ...]:
     """The anomaly kinds a re-run must show to count as the same failure.
 
@@ -142,27 +144,20 @@ def target_kinds(
     """
     if wanted:
         return tuple(dict.fromkeys(wanted))
-    return tuple(name for name, count in original_counts.items() if _count(count) > 0)
+    return tuple(name for name, count in original_counts.items() if int_or(count, 0) > 0)
 
 
-def still_fails(results: Mapping[str, Any], kinds: Collection[str]) -> bool:
+def still_fails(given: Results | Mapping[str, Any], kinds: Collection[str]) -> bool:
     """True when a re-run's results show any of ``kinds`` with a count above 0."""
-    counts = results.get("anomaly_counts")
-    if not isinstance(counts, Mapping):
-        return False
-    return any(_count(counts.get(kind)) > 0 for kind in kinds)
+    results = Results.of(given)
+    return any(results.count(kind) > 0 for kind in kinds)
 
 
-def found_words(results: Mapping[str, Any], kinds: Collection[str]) -> str:
+def found_words(given: Results | Mapping[str, Any], kinds: Collection[str]) -> str:
     """``"lost 2, seq-conflict 1"``: the counts of ``kinds`` above 0 in ``results``."""
-    counts = results.get("anomaly_counts")
-    counts = counts if isinstance(counts, Mapping) else {}
-    found = [f"{kind} {_count(counts.get(kind))}" for kind in kinds if _count(counts.get(kind))]
+    results = Results.of(given)
+    found = [f"{kind} {results.count(kind)}" for kind in kinds if results.count(kind)]
     return ", ".join(found) or "none of " + ", ".join(kinds)
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def step_words(step: FaultStep) -> str:

@@ -19,6 +19,7 @@ import orjson
 from checkers import HistoryError, check_history, load_history
 from checkers.history import looks_like_edn
 from checkers.jepsen_edn import edn_history_lines
+from harness.results import Results, ResultsUnreadable
 from splitbrain.errors import SplitbrainError
 
 
@@ -66,13 +67,20 @@ class StoredRun:
         """test.json, or ``{}`` when the run has none."""
         return json_file(self.folder / "test.json") if self.folder else {}
 
-    def stored_results(self) -> dict[str, Any]:
-        """results.json, or ``{}`` when the run has none."""
-        return json_file(self.folder / "results.json") if self.folder else {}
+    def stored_results(self) -> Results | None:
+        """results.json, or None when the run has none; :class:`RunUnreadable` when it is
+        not JSON."""
+        if self.folder is None:
+            return None
+        try:
+            return Results.read(self.folder / "results.json")
+        except ResultsUnreadable as exc:
+            raise RunUnreadable(str(exc)) from None
 
-    def results(self, max_examples: int = 10) -> dict[str, Any]:
+    def results(self, max_examples: int = 10) -> Results:
         """results.json, or the checkers' results on the history when there is none."""
-        return self.stored_results() or self.check(max_examples)
+        stored = self.stored_results()
+        return stored if stored is not None else self.check(max_examples)
 
     def validate(self) -> None:
         """Read the whole history; :class:`RunUnreadable` names the line that is wrong."""
@@ -81,10 +89,10 @@ class StoredRun:
         except HistoryError as exc:
             raise RunUnreadable(str(exc)) from None
 
-    def check(self, max_examples: int = 10) -> dict[str, Any]:
+    def check(self, max_examples: int = 10) -> Results:
         """The checkers' results on the history; :class:`RunUnreadable` when it cannot be read."""
         try:
-            return check_history(load_history(self.history), max_examples=max_examples)
+            return Results.of(check_history(load_history(self.history), max_examples=max_examples))
         except HistoryError as exc:
             raise RunUnreadable(str(exc)) from None
 

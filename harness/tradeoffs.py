@@ -1,19 +1,21 @@
-"""The design's two trade-offs as run plans and figures: consistency against availability
-(``compare --modes cp,ap``) and latency against security (``compare --e2e on,off
---payload-sizes 1k,64k``).
+"""Comparisons as run plans, and the figures of a latency trade-off.
 
-Pure: which configurations to run (same seed, so the same workload and fault schedule), and the
-send-to-deliver figures of a history. :mod:`harness.commands.compare` runs them and prints the
-table.
+``compare --vary NAME=V1,V2`` runs the same seed (so the same workload and fault schedule) once
+per value of one setting or system option; a system's vary flags (the reference system's
+``--modes cp,ap`` and ``--e2e on,off``) are that too. Pure: which configurations to run and how
+each column is labelled (:func:`vary_variants`), and the send-to-deliver figures of a history
+(:func:`delivery_figures`). :mod:`harness.commands.compare` runs them and prints the table.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.config import RunConfig
+from harness.config import SETTINGS, ConfigError, RunConfig
+from systems import registry
 
 
 def size_label(size: int) -> str:
@@ -31,25 +33,51 @@ class Variant:
     config: RunConfig
 
 
-def mode_variants(base: RunConfig, modes: Sequence[str]) -> list[Variant]:
-    """The same seed, workload and schedule in each consistency mode."""
-    return [Variant(mode, base.changed(mode=mode, name=f"{base.name}-{mode}")) for mode in modes]
+def parse_vary(text: str) -> tuple[str, tuple[str, ...]]:
+    """``NAME=V1,V2[,...]`` as the name and its values; ConfigError saying the form."""
+    name, sep, values = text.partition("=")
+    items = tuple(v.strip() for v in values.split(",") if v.strip())
+    if not sep or not name.strip() or len(items) < 1:
+        raise ConfigError(f"--vary {text!r}: write it as NAME=V1,V2 (e.g. --vary rate=10,50)")
+    return name.strip().replace("-", "_"), items
 
 
-def e2e_variants(
-    base: RunConfig, switches: Sequence[bool], sizes: Sequence[int] | None
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "value"
+
+
+def _changes(base: RunConfig, name: str, value: str) -> dict[str, Any]:
+    """The settings that give ``name`` the value ``value``: a setting of the run, else an
+    option of its system; ConfigError listing both when ``name`` is neither."""
+    if name in SETTINGS and name != "system_options":
+        return {name: value}
+    options = [o.name for o in registry.declared_options(base.system)]
+    if name in options:
+        return {"system_options": {**dict(base.system_options), name: value}}
+    raise ConfigError(
+        f"--vary {name}: not a setting nor an option of system {base.system}; settings: "
+        f"{', '.join(k for k in SETTINGS if k != 'system_options')}; options of "
+        f"{base.system}: {', '.join(options) or 'none'}"
+    )
+
+
+def vary_variants(
+    base: RunConfig, name: str, values: Sequence[str], sizes: Sequence[int] | None = None
 ) -> list[Variant]:
-    """Each payload size with end-to-end encryption on and off (same seed and schedule)."""
+    """One run per value of ``name`` (a setting or a system option), labelled by the value;
+    with ``sizes``, one per value per payload size. Everything else, the seed first, is the
+    base's, so the workload and the fault schedule are the same (unless ``name`` changes them).
+    Raises ConfigError for a name or value that is not valid, before anything runs."""
     variants = []
     for size in sizes or (None,):
-        for on in switches:
-            changes: dict[str, Any] = {"e2e": on}
-            label = f"e2e {'on' if on else 'off'}"
+        for value in values:
+            changes = _changes(base, name, value)
+            label = value
             if size is not None:
                 changes["payload_sizes"] = (size,)
                 label += f" {size_label(size)}"
-            name = f"{base.name}-{label.replace(' ', '-')}"
-            variants.append(Variant(label, base.changed(name=name, **changes)))
+            config = base.changed(name=f"{base.name}-{_slug(label)}", **changes)
+            variants.append(Variant(label, config))
     return variants
 
 

@@ -1,8 +1,10 @@
 """The reference cluster (``system_under_test``) as a system behind the seam.
 
 Its options are the design's switches: ``mode`` (cp or ap), ``bug`` (one known-wrong behaviour)
-and ``e2e`` (end-to-end encryption). Each node is one process on one port that serves clients
-(``/client``), peers (``/peer``) and ``GET /status``; statuses name the primary.
+and ``e2e`` (end-to-end encryption), each with a flag of its own (``--mode``, ``--bug``,
+``--e2e``; ``compare --modes cp,ap`` and ``compare --e2e on,off`` make its two trade-offs). Each
+node is one process on one port that serves clients (``/client``), peers (``/peer``) and
+``GET /status``; statuses name the primary. With ``e2e`` on, its servers hold ciphertext only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from system_under_test.core import BUGS
 from system_under_test.launcher import CLUSTER_SECRET, NodeSpec, fetch_status
 from systems.seam import (
     Accounts,
+    AtRest,
     Capabilities,
     ClientSettings,
     Delivery,
@@ -30,10 +33,20 @@ from systems.seam import (
     Option,
     Refused,
     Sent,
+    Shortcut,
     Unreachable,
     parse_optional,
     parse_switch,
 )
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class ReferenceClient:
@@ -110,6 +123,23 @@ class ReferenceSystem:
             choices=("random", "seeded"),
         ),
     )
+    shortcuts: ClassVar[tuple[Shortcut, ...]] = (
+        Shortcut(
+            "mode",
+            "cp: refuse without a majority; ap: always accept (reference system)",
+            vary_flag="--modes",
+            vary_metavar="cp,ap",
+        ),
+        Shortcut("bug", "switch on one known-wrong behaviour (reference system)"),
+        Shortcut(
+            "e2e",
+            "end-to-end encryption on|off (reference system); with compare, on,off weighs "
+            "latency against security",
+            vary_flag="--e2e",
+            vary_metavar="on,off",
+            latency=True,
+        ),
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(primary=True, process_faults=True)
     port_names: ClassVar[tuple[str, ...]] = ("node",)
     client_port: ClassVar[str] = "node"
@@ -133,14 +163,21 @@ class ReferenceSystem:
     def mode(self) -> str:
         return str(self.settings["mode"])
 
-    def describe(self) -> dict[str, Any]:
-        from importlib.metadata import version
+    @property
+    def version(self) -> str:
+        """This repository's version: the reference cluster is its own code."""
+        return _package_version("splitbrain")
 
+    def details(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "options": dict(self.settings),
-            "versions": {"websockets": version("websockets"), "pynacl": version("pynacl")},
+            "libraries": {
+                "websockets": _package_version("websockets"),
+                "pynacl": _package_version("pynacl"),
+            }
         }
+
+    def at_rest(self) -> AtRest:
+        return "ciphertext" if self.settings["e2e"] else "plaintext"
 
     def prepare(self, out: Any) -> None:
         """Nothing to build: the nodes are this package's Python."""

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from systems.seam import System, SystemConfigError, resolve_options
+from systems.seam import Option, Shortcut, System, SystemConfigError, resolve_options
 
 SYSTEMS: Mapping[str, str] = {
     "reference": "systems.reference:ReferenceSystem",
@@ -45,6 +45,28 @@ def create(name: str, options: Mapping[str, Any]) -> System:
     return cls(settings)  # type: ignore[call-arg]
 
 
+def declared_options(name: str) -> tuple[Option, ...]:
+    """The options system ``name`` declares; () for a system this installation does not know
+    (a stored run from elsewhere)."""
+    try:
+        return system_class(name).options
+    except SystemConfigError:
+        return ()
+
+
+def shortcuts() -> list[tuple[str, Shortcut]]:
+    """Every system's own flags, as (system name, shortcut), for the command line; systems that
+    cannot be loaded here offer none (choosing one says what to install)."""
+    found = []
+    for name in SYSTEMS:
+        try:
+            cls = system_class(name)
+        except SystemConfigError:
+            continue
+        found += [(name, shortcut) for shortcut in cls.shortcuts]
+    return found
+
+
 def options_help(name: str) -> str:
     """The options of system ``name``, one per line, for ``run --system NAME --help``."""
     cls = system_class(name)
@@ -52,4 +74,15 @@ def options_help(name: str) -> str:
     for option in cls.options:
         choices = f" [{'|'.join(str(c) for c in option.choices)}]" if option.choices else ""
         lines.append(f"  {option.name:<16} {option.help}{choices} (default: {option.default})")
+    if cls.shortcuts:
+        lines.append("its own flags:")
+        for shortcut in cls.shortcuts:
+            vary = (
+                f"; compare {shortcut.vary_flag} {shortcut.vary_metavar}"
+                if shortcut.vary_flag
+                else ""
+            )
+            lines.append(
+                f"  {shortcut.run_flag} VALUE   is --system-opt {shortcut.option}=VALUE{vary}"
+            )
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from splitbrain.errors import SplitbrainError
 
@@ -167,6 +167,80 @@ class Option:
         return parsed
 
 
+@dataclass(frozen=True)
+class Shortcut:
+    """A command-line flag of a system's own for one of its options: ``--mode ap`` is
+    ``--system-opt mode=ap``. ``flag`` defaults to ``--<option>``.
+
+    With ``vary_flag``, ``splitbrain compare VARY_FLAG V1,V2`` is ``compare --vary option=V1,V2``
+    (the same seed, workload and schedule with each value); ``vary_metavar`` shows the values in
+    help (``cp,ap``), and ``latency`` says that comparison weighs latency, as ``compare
+    --latency`` does (clients stay online, each payload size runs apart, send-to-deliver figures).
+    A shortcut option is also read at the top level of a TOML file or an older test.json.
+    """
+
+    option: str
+    help: str
+    flag: str | None = None
+    vary_flag: str | None = None
+    vary_metavar: str = "V1,V2"
+    latency: bool = False
+
+    @property
+    def run_flag(self) -> str:
+        return self.flag or "--" + self.option.replace("_", "-")
+
+
+AtRest = Literal["plaintext", "ciphertext"]
+"""What a system's servers keep of a message body: the plaintext, or only ciphertext (end-to-end
+encryption), in which case the harness scans every file of a run for the bodies sent."""
+
+
+@dataclass(frozen=True)
+class SystemDescription:
+    """How every system describes itself, for test.json, results.json, the report, JUnit and
+    comparisons: its ``name``, the ``version`` that runs, ``options`` (every option whose value
+    differs from its declared default; the full settings follow from the run's configuration),
+    and free ``details`` (server settings, how messages map, library versions).
+    """
+
+    name: str
+    version: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "options": dict(self.options),
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SystemDescription:
+        """Read :meth:`to_json`'s data; ValueError when it is not that shape."""
+        name, version = data.get("name"), data.get("version")
+        options, details = data.get("options", {}), data.get("details", {})
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise ValueError("a system description needs a name and a version (strings)")
+        if not isinstance(options, Mapping) or not isinstance(details, Mapping):
+            raise ValueError("a system description's options and details are objects")
+        return cls(name, version, dict(options), dict(details))
+
+    def words(self) -> str:
+        """``reference 0.1.0 (mode=ap, bug=no-dedup)`` or ``nats 2.15.3 (defaults)``."""
+        changed = ", ".join(f"{k}={show_value(v)}" for k, v in self.options.items())
+        return f"{self.name} {self.version} ({changed or 'defaults'})"
+
+
+def show_value(value: Any) -> str:
+    """An option's value as ``--system-opt`` takes it back: ``on``/``off``, ``none``, text."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None else str(value)
+
+
 def parse_switch(value: Any) -> bool:
     """``on/off/true/false/yes/no/1/0`` (or a bool) as a bool."""
     if isinstance(value, bool):
@@ -176,7 +250,7 @@ def parse_switch(value: Any) -> bool:
         return True
     if text in ("off", "false", "no", "0"):
         return False
-    raise ValueError("expected on or off")
+    raise ValueError(f"{value!r} is not on or off")
 
 
 def parse_optional(value: Any) -> str | None:
@@ -202,6 +276,16 @@ def resolve_options(
     return {
         name: option.coerce(given[name], system) if name in given else option.default
         for name, option in known.items()
+    }
+
+
+def changed_options(declared: Sequence[Option], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of ``settings`` whose value differs from their declared default, in the
+    order they are declared."""
+    return {
+        o.name: settings[o.name]
+        for o in declared
+        if o.name in settings and settings[o.name] != o.default
     }
 
 
@@ -238,14 +322,17 @@ class System(Protocol):
     """A messaging system under test; one instance serves one run.
 
     Class attributes declare what the harness may ask of it: ``name``, ``options`` (with
-    ``--system-opt``), ``capabilities``, and its ports: ``port_names`` are the ports one node
-    listens on; clients dial ``client_port``, peers dial ``peer_port`` (None if nodes never dial
-    each other), and the harness reads status on ``status_port``.
+    ``--system-opt``), ``shortcuts`` (flags of its own for some options), ``capabilities``, and
+    its ports: ``port_names`` are the ports one node listens on; clients dial ``client_port``,
+    peers dial ``peer_port`` (None if nodes never dial each other), and the harness reads status
+    on ``status_port``. :func:`describe` makes its description from ``version`` and
+    ``details``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     options: ClassVar[tuple[Option, ...]]
+    shortcuts: ClassVar[tuple[Shortcut, ...]]
     capabilities: ClassVar[Capabilities]
     port_names: ClassVar[tuple[str, ...]]
     client_port: ClassVar[str]
@@ -254,8 +341,17 @@ class System(Protocol):
 
     settings: Mapping[str, Any]
 
-    def describe(self) -> dict[str, Any]:
-        """What ``test.json`` records of this system: its options, versions, server settings."""
+    @property
+    def version(self) -> str:
+        """The version of the system that runs (a server release, or this package's)."""
+        ...
+
+    def details(self) -> dict[str, Any]:
+        """Free facts for test.json: server settings, how messages map, library versions."""
+        ...
+
+    def at_rest(self) -> AtRest:
+        """What its servers keep of a body with these settings (see :data:`AtRest`)."""
         ...
 
     def prepare(self, out: Any) -> None:
@@ -293,3 +389,13 @@ class System(Protocol):
         """A client for ``user``; ``endpoints`` maps node -> ``host:port`` of its client port
         (through the backend's proxy for this client's group)."""
         ...
+
+
+def describe(system: System) -> SystemDescription:
+    """``system`` described in the one shape every system shares."""
+    return SystemDescription(
+        name=system.name,
+        version=system.version,
+        options=changed_options(system.options, system.settings),
+        details=system.details(),
+    )

@@ -92,9 +92,9 @@ def test_compare_shows_the_split_and_reads_the_trade_off() -> None:
     assert rows["minority side (partitions)"] == ["0/1/1", "2/0/0"]
     assert rows["on n2 (partitions)"] == ["1/0/0", "1/0/0"]
     reading = tradeoff_reading([cp, ap])
-    assert reading.startswith("CP refused 1 sends (1 on the minority side); AP refused no sends")
-    assert "indeterminate): CP 1, AP 0" in reading
-    assert "anomalies: CP none; AP" in reading and "seq-conflict" in reading
+    assert reading.startswith("cp refused 1 sends (1 on the minority side); ap refused no sends")
+    assert "indeterminate): cp 1, ap 0" in reading
+    assert "anomalies: cp none; ap" in reading and "seq-conflict" in reading
     assert table.rstrip().endswith(reading)
     data = comparison_json([cp, ap])
     assert [(d["refused"], d["indeterminate"]) for d in data] == [(1, 1), (0, 0)]

@@ -51,7 +51,7 @@ def test_the_table_lines_up_under_the_labels() -> None:
     table, reading = text.split("\n\n")
     lines = table.splitlines()
     assert lines[0].rstrip().endswith("b") and "a-long-label" in lines[0]
-    assert reading.startswith("reading: CP refused 1 sends")
+    assert reading.startswith("reading: a-long-label refused 1 sends")
     assert len({len(line) for line in lines}) == 1
 
 
@@ -68,7 +68,8 @@ def test_compare_command_checks_runs_without_results(tmp_path: Path, capsys) -> 
     ap = run_dir(tmp_path, "two", "lost.jsonl", "ap")
     assert main(["compare", str(cp), str(ap), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [d["mode"] for d in data] == ["cp", "ap"]
+    assert [d["options"] for d in data] == [{}, {"mode": "ap"}]
+    assert [(d["label"], d["system"]) for d in data] == [("cp", "reference"), ("ap", "reference")]
     assert [d["valid"] for d in data] == [True, False]
     assert data[1]["anomaly_counts"]["lost"] == 1
 

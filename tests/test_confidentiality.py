@@ -14,6 +14,7 @@ from harness.confidentiality import (
     scan_for_leaks,
     with_leaked,
 )
+from harness.results import Results
 from splitbrain.ports import free_port_block
 from system_under_test.client import ChatClient, Delivery
 from system_under_test.launcher import LocalCluster, local_specs, provision_users
@@ -104,9 +105,15 @@ def test_quiet_on_the_files_of_a_real_cluster_after_real_traffic(tmp_path):
 
 
 def test_a_leak_makes_the_run_invalid_and_adds_only_the_leaked_keys(tmp_path):
-    results = {"valid": True, "anomaly_counts": {"lost": 0}, "anomalies": {}, "unseen": 0}
+    results = Results.from_json(
+        {"valid": True, "anomaly_counts": {"lost": 0}, "anomalies": {}, "unseen": 0}
+    )
     quiet = with_leaked(results, [])
-    assert quiet == {**results, "anomaly_counts": {"lost": 0, "leaked": 0}}
+    assert quiet.to_json() == {
+        **results.to_json(),
+        "anomaly_counts": {"lost": 0, "leaked": 0},
+        "run_level": ["leaked"],
+    }
     (tmp_path / "n1.log").write_bytes(BODIES["m5"])
     leaked = with_leaked(results, scan_for_leaks([tmp_path / "n1.log"], BODIES))
     assert leaked["valid"] is False and leaked["anomaly_counts"]["leaked"] == 1

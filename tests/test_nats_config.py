@@ -23,7 +23,7 @@ from systems.nats.config import (
 )
 from systems.nats.status import cluster_healthy, cluster_primary, parse_status, pick_primary
 from systems.registry import create
-from systems.seam import Accounts, NodeAddresses, SystemConfigError, resolve_options
+from systems.seam import Accounts, NodeAddresses, SystemConfigError, describe, resolve_options
 
 LISTING = (
     "github.com/nats-io/nats-server/v2 v2.9.25 v2.10.0-RC.1 v2.10.21 v2.10.22 v2.10.23 "
@@ -157,12 +157,16 @@ def test_describe_records_version_and_every_server_option(tmp_path: Path) -> Non
     options = {"version": "2.12.15", "sync_interval": "always", "max_file_store": "1G"}
     system = create("nats", options)
     system.provision(Accounts(("u1", "u2"), {"c": ("u1", "u2")}), tmp_path, ["n1", "n2", "n3"], 1)
-    described = system.describe()
-    assert described["server"]["version"] == "2.12.15"
-    assert described["server"]["jetstream"]["sync_interval"] == "always"
-    assert described["server"]["jetstream"]["max_file_store"] == 1 << 30
-    assert described["streams"]["replicas"] == 3
-    assert set(described["options"]) == {o.name for o in NatsSystem.options}
+    described = describe(system)
+    assert (described.name, described.version) == ("nats", "2.12.15")
+    assert described.details["server"]["jetstream"]["sync_interval"] == "always"
+    assert described.details["server"]["jetstream"]["max_file_store"] == 1 << 30
+    assert described.details["streams"]["replicas"] == 3
+    assert described.options == {
+        "version": "2.12.15",
+        "sync_interval": "always",
+        "max_file_store": 1 << 30,
+    }
     assert (tmp_path / "nats-plan.json").is_file()
 
 
@@ -249,13 +253,13 @@ def test_extra_config_is_appended_and_recorded(
     text = next(iter(launch.files.values())).decode()
     assert text.rstrip().endswith("write_deadline: 5s")
     assert text.index("cluster {") < text.index("write_deadline")
-    assert system.describe()["server"]["extra_config"] == "write_deadline: 5s\n"
+    assert describe(system).details["server"]["extra_config"] == "write_deadline: 5s\n"
 
 
 def test_unreadable_extra_config_names_the_path(tmp_path: Path) -> None:
     system = create("nats", {"extra_config": str(tmp_path / "missing.conf")})
     with pytest.raises(SystemConfigError, match=r"missing\.conf"):
-        system.describe()
+        describe(system)
 
 
 def test_stream_and_consumer_plans() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from checkers import ANOMALIES as ANOMALY_NAMES
 from harness.present.history_summary import (
     MAX_BUCKETS,
     availability_stats,
@@ -15,7 +16,7 @@ from harness.present.history_summary import (
     summarize,
     timeline_data,
 )
-from harness.present.report import ANOMALY_NAMES, ReportError, render_report, write_report
+from harness.present.report import ReportError, render_report, write_report
 from tests.helpers.report_pages import TEST_JSON, History, parse, scenario, write_run
 
 EVIL = "<script>alert(1)</script>"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -98,31 +96,20 @@ def test_any_history_renders_well_formed_with_cited_anchors(
         assert (f"op-{index}" in parsed.ids) == (index < len(ops))
 
 
-def fake_checkers(
-    monkeypatch: pytest.MonkeyPatch, result: dict[str, Any], with_parse: bool = False
-) -> list[Any]:
-    """Installs stand-ins for ``checkers.check_history`` and ``checkers.history.load_history``
-    (and ``parse_history`` when asked); returns what they were given."""
+def fake_checkers(monkeypatch: pytest.MonkeyPatch, result: dict[str, Any]) -> list[Any]:
+    """Stands in for the checkers the report calls (``check_history`` of ``parse_history``'s
+    lines); returns what ``parse_history`` was given: (source, number of lines)."""
+    from harness.present import report
+
     loaded: list[Any] = []
-    package = types.ModuleType("checkers")
-    history = types.ModuleType("checkers.history")
 
-    def load_history(path: Path) -> list[dict[str, Any]]:
-        loaded.append(Path(path))
-        return [orjson.loads(line) for line in Path(path).read_bytes().splitlines()]
-
-    def parse_history(lines: Any, source: str) -> list[dict[str, Any]]:
+    def parse_history(lines: Any, source: str) -> list[Any]:
         raw = list(lines)
         loaded.append((source, len(raw)))
-        return [orjson.loads(line) for line in raw]
+        return raw
 
-    history.load_history = load_history  # type: ignore[attr-defined]
-    if with_parse:
-        history.parse_history = parse_history  # type: ignore[attr-defined]
-    package.history = history  # type: ignore[attr-defined]
-    package.check_history = lambda ops: result  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "checkers", package)
-    monkeypatch.setitem(sys.modules, "checkers.history", history)
+    monkeypatch.setattr(report, "parse_history", parse_history)
+    monkeypatch.setattr(report, "check_history", lambda history: result)
     return loaded
 
 
@@ -135,7 +122,7 @@ def test_without_results_json_the_checkers_judge_the_history(
     result = {"valid": False, "anomaly_counts": {"lost": 1}, "anomalies": {"lost": [{"index": 0}]}}
     loaded = fake_checkers(monkeypatch, result)
     written = write_report(history)
-    assert loaded == [history]
+    assert loaded == [(str(history), 2)]
     assert written == tmp_path / "run.html"
     parsed = parse(written.read_text(encoding="utf-8"))
     assert "op-0" in parsed.ids
@@ -147,7 +134,6 @@ def test_a_checker_that_cannot_read_the_history_is_a_report_error(
 ) -> None:
     history = tmp_path / "history.jsonl"
     history.write_bytes(b"{broken\n{}\n")
-    fake_checkers(monkeypatch, {})
     with pytest.raises(ReportError, match=r"history\.jsonl"):
         write_report(history)
 
@@ -158,7 +144,7 @@ def test_the_checkers_are_not_shown_a_cut_off_last_line(
     ops, _ = build([("invoke", 0, "n1"), ("ok", 0, "n1")], [1_000_000])
     history = tmp_path / "history.jsonl"
     history.write_bytes(b"".join(orjson.dumps(op) + b"\n" for op in ops) + b'{"index": 2, "ti')
-    given = fake_checkers(monkeypatch, {"valid": True}, with_parse=True)
+    given = fake_checkers(monkeypatch, {"valid": True})
     parse(write_report(history).read_text(encoding="utf-8"))
     assert given == [(str(history), 2)]
 

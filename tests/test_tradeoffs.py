@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harness import cli
 from harness.config import RunConfig, from_mapping, parse_sizes
 from harness.run import make_schedule
-from harness.tradeoffs import delivery_figures, e2e_variants, mode_variants
+from harness.tradeoffs import delivery_figures, vary_variants
 from harness.workload import plan_workload
 
 
@@ -24,7 +24,7 @@ def test_sizes_read_as_a_person_writes_them() -> None:
 
 def test_modes_differ_only_in_mode_so_workload_and_schedule_are_the_same() -> None:
     base = from_mapping({"seed": 9, "nemesis": "partition,kill", "time_limit": 12})
-    cp, ap = mode_variants(base, ("cp", "ap"))
+    cp, ap = vary_variants(base, "mode", ("cp", "ap"))
     assert (cp.config.system_settings()["mode"], ap.config.system_settings()["mode"]) == (
         "cp",
         "ap",
@@ -35,7 +35,7 @@ def test_modes_differ_only_in_mode_so_workload_and_schedule_are_the_same() -> No
 
 @given(st.lists(st.integers(16, 2**20), min_size=1, max_size=3, unique=True))
 def test_e2e_pairs_cover_every_size_on_and_off(sizes: list[int]) -> None:
-    variants = e2e_variants(RunConfig(), (True, False), sizes)
+    variants = vary_variants(RunConfig(), "e2e", ("on", "off"), sizes)
     assert len(variants) == 2 * len(sizes)
     seen = {(v.config.system_settings()["e2e"], v.config.payload_sizes) for v in variants}
     assert seen == {(on, (size,)) for on in (True, False) for size in sizes}
@@ -79,7 +79,8 @@ def test_compare_modes_runs_both_modes_and_compares_them(
             "--out", str(tmp_path)]  # fmt: skip
     assert cli.main(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [d["mode"] for d in data] == ["cp", "ap"] and {d["seed"] for d in data} == {1}
+    assert [d["options"] for d in data] == [{}, {"mode": "ap"}] and {d["seed"] for d in data} == {1}
+    assert [d["label"] for d in data] == ["cp", "ap"]
     assert all(d["sends"]["ok"] > 0 for d in data)
 
 

@@ -1,7 +1,9 @@
 """``splitbrain check RUN_DIR|history.jsonl [--json] [--max-examples N] [--junit FILE]``.
 
 Prints the verdict table (or the results as JSON with ``--json``); on a run directory it also
-writes ``results.json`` there, replacing it atomically. Exits 0 valid, 1 anomalies, 3 unknown,
+writes ``results.json`` there, replacing it atomically and keeping the run-level findings of the
+one it replaces (the confidentiality scan's ``leaked``: the history alone cannot give them), and
+says which it kept. Exits 0 valid, 1 anomalies, 3 unknown,
 and 2 when the input cannot be read, in which case nothing is written. ``--junit FILE`` also
 writes the verdict as JUnit XML (see :mod:`harness.present.junit`) for a CI's test report.
 """
@@ -13,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from checkers import HistoryError, check_history, exit_code, load_history
+from checkers import HistoryError, check_history, load_history
 from harness.present.junit import RunFacts, run_facts, run_junit
 from harness.present.summary import format_summary
-from harness.runstore import json_bytes, write_bytes, write_json
+from harness.results import Results, ResultsUnreadable
+from harness.runstore import json_bytes, write_bytes
 from harness.stored_run import RunUnreadable, locate
 
 RESULTS_FILE = "results.json"
@@ -67,10 +70,22 @@ def run(args: argparse.Namespace) -> int:
     except HistoryError as exc:
         print(f"splitbrain check: {exc} Nothing was written.", file=sys.stderr)
         return UNREADABLE
-    results = check_history(history, max_examples=args.max_examples)
+    results = Results.from_json(check_history(history, max_examples=args.max_examples))
     if path.is_dir():
         try:
-            write_json(path / RESULTS_FILE, results)
+            earlier = Results.read(path / RESULTS_FILE)
+        except ResultsUnreadable as exc:
+            print(f"splitbrain check: warning: {exc}; it is replaced", file=sys.stderr)
+            earlier = None
+        if earlier is not None:
+            results = results.keeping_run_findings(earlier)
+            kept = ", ".join(f"{name} {n}" for name, n in results.run_findings().items())
+            if kept:
+                print(f"splitbrain check: kept the run-level findings of the earlier "
+                      f"{RESULTS_FILE} ({kept}): a re-check of the history cannot make them",
+                      file=sys.stderr)  # fmt: skip
+        try:
+            results.write(path / RESULTS_FILE)
         except OSError as exc:
             print(
                 f"splitbrain check: could not write {path / RESULTS_FILE}: {exc}", file=sys.stderr
@@ -82,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"splitbrain check: could not write {args.junit}: {exc}", file=sys.stderr)
             return UNREADABLE
     if args.json:
-        sys.stdout.write(json_bytes(results).decode())
+        sys.stdout.write(json_bytes(results.to_json()).decode())
     else:
         sys.stdout.write(format_summary(results))
-    return exit_code(results)
+    return results.exit_code
 
 
 def _facts(path: Path) -> RunFacts:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.system_flags import FlagError, add_shortcut_flags, given_options
 from splitbrain.names import node_names
 from systems import registry
 from systems.seam import Accounts, SystemConfigError
@@ -39,8 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="an option of the system (see `splitbrain run --system NAME --help`)",
     )
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    for name in ("mode", "bug", "e2e"):
-        up.add_argument(f"--{name}", help=f"the reference system's {name} option")
+    add_shortcut_flags(up)
     up.add_argument("--users", type=int, default=3, help="users to provision (u1..uN)")
     up.add_argument("--seed", type=int, default=1, help="seed of the provisioning")
     up.add_argument("--dir", type=Path, help="folder for keys, data and logs")
@@ -64,10 +64,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise SystemConfigError(f"--system-opt {item!r}: write it as NAME=VALUE")
         options[name.strip()] = value
-    for name in ("mode", "bug", "e2e"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    return options
+    return {**options, **given_options(args, args.system)}
 
 
 def cluster_up(args: argparse.Namespace) -> int:
@@ -80,7 +77,7 @@ def cluster_up(args: argparse.Namespace) -> int:
     try:
         system = registry.create(args.system, _options(args))
         system.prepare(sys.stderr)
-    except SystemConfigError as exc:
+    except (SystemConfigError, FlagError) as exc:
         print(f"cluster up: {exc}", file=sys.stderr)
         return 2
     folder = args.dir or Path(tempfile.mkdtemp(prefix="splitbrain-cluster-"))

@@ -1,6 +1,9 @@
-"""``splitbrain compare RUN_DIR|history.jsonl ... [--json] [--junit FILE] [--html FILE]``.
+"""``splitbrain compare RUN_DIR|history.jsonl ... [--json] [--junit FILE] [--html FILE]``, or
+``splitbrain compare --vary NAME=V1,V2[,...] [--latency] [run flags]``.
 
-Runs side by side (CP against AP).
+Runs side by side (CP against AP, ``sync_interval=2m`` against ``always``): with ``--vary`` (or
+a system's own vary flag, such as the reference system's ``--modes cp,ap``) it first makes one
+run per value with the same seed, workload and schedule, labelled by the value.
 
 Reads each run's test.json and results.json (checking the history when results.json is missing)
 and the availability of its history. Exit 0, or 2 when a run cannot be read. ``--junit FILE``
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +24,32 @@ import orjson
 
 from harness.commands.run import config_values
 from harness.config import ConfigError, add_arguments, from_mapping
-from harness.present.comparison import RunRecord, comparison_json, format_comparison
+from harness.present.comparison import (
+    RunRecord,
+    comparison_json,
+    distinguishing_labels,
+    format_comparison,
+)
 from harness.present.comparison_html import comparison_html
 from harness.present.history_summary import cited_indexes, summarize
 from harness.present.junit import junit_xml, run_facts
 from harness.runstore import write_bytes
 from harness.stored_run import RunUnreadable, locate
-from harness.tradeoffs import (
-    Variant,
-    delivery_figures,
-    e2e_variants,
-    mode_variants,
+from harness.system_flags import (
+    add_shortcut_flags,
+    add_vary_flags,
+    varies_given,
+    vary_examples,
 )
-from systems.seam import parse_switch
+from harness.tradeoffs import Variant, delivery_figures, parse_vary, vary_variants
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The runs a comparison makes, and whether it weighs latency (send-to-deliver figures)."""
+
+    variants: list[Variant]
+    latency: bool
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,32 +57,32 @@ def add_parser(subparsers: Any) -> None:
         "compare",
         help="show several runs side by side (availability against anomalies)",
         description=(
-            "Compare runs, e.g. the same seed in --mode cp and --mode ap: availability during "
-            "and outside faults, latency and every anomaly count, one column per run."
+            "Compare runs, e.g. the same seed with two values of a system option: the system, "
+            "its version and changed options, availability during and outside faults, latency "
+            "and every anomaly count, one column per run."
         ),
     )
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR|history.jsonl")
     parser.add_argument(
-        "--modes",
-        metavar="cp,ap",
-        help="run the run options in each of these modes (same seed, workload and schedule), "
-        "then compare the runs",
+        "--vary",
+        metavar="NAME=V1,V2",
+        help="make one run per value of a run setting or a system option (same seed, workload "
+        "and schedule), labelled by the value, then compare them, e.g. --vary "
+        "sync_interval=2m,always --system nats",
     )
     parser.add_argument(
-        "--e2e",
-        dest="e2e_switches",
-        metavar="on,off",
-        help="run with end-to-end encryption on and off (same seed and schedule), then compare "
-        "send-to-deliver latency and throughput; with --payload-sizes, one pair per size",
+        "--latency",
+        action="store_true",
+        help="with --vary: weigh latency: clients stay online (unless --offline-fraction is "
+        "given), each --payload-sizes size runs apart, and send-to-deliver latency and "
+        "throughput join the table",
     )
+    vary_flags = add_vary_flags(parser)
     parser.add_argument("--config", type=Path, help="TOML file with run settings (flags win)")
     parser.add_argument("--replay", type=Path, default=None, help=argparse.SUPPRESS)
-    run_options = parser.add_argument_group("run options (with --modes or --e2e)")
+    run_options = parser.add_argument_group("run options (with --vary)")
     add_arguments(run_options)
-    for name in ("mode", "bug"):
-        run_options.add_argument(
-            f"--{name}", dest=f"shortcut_{name}", help=f"the reference system's {name}"
-        )
+    add_shortcut_flags(run_options, skip=vary_flags)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--junit",
@@ -83,16 +100,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def load_run(run: Path) -> RunRecord:
-    """The record of a run directory or a history file; raises :class:`RunUnreadable`."""
+    """The record of a run directory or a history file; raises :class:`RunUnreadable`.
+    Its label is the run's name until :func:`label_runs` says what sets it apart."""
     stored = locate(run)
     results = stored.results()
     # folded from the history, not results.json's "run": older runs lack the outcome split
     summary = summarize(stored.ops(), cited_indexes(results), context=0)
-    test = stored.test()
-    label = f"{test.get('mode', '?')}{'+' + test['bug'] if test.get('bug') else ''}"
     return RunRecord(
-        label=f"{label} {stored.name}",
-        test=test,
+        label=stored.name,
+        test=stored.test(),
         results=results,
         figures=summary.availability,
         folder=None if stored.folder is None else str(stored.folder),
@@ -100,36 +116,50 @@ def load_run(run: Path) -> RunRecord:
     )
 
 
-def _variants(args: argparse.Namespace) -> list[Variant]:
-    """The runs --modes or --e2e asks for; ConfigError/ValueError on bad settings."""
+def label_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs labelled by what sets them apart (their system and options; else their names)."""
+    labels = distinguishing_labels(runs, [r.label for r in runs])
+    return [dataclasses.replace(r, label=label) for r, label in zip(runs, labels, strict=True)]
+
+
+def plan(args: argparse.Namespace) -> Plan | None:
+    """The runs --vary (or a system's vary flag) asks for, None when none is asked for;
+    ConfigError on bad settings, before anything runs."""
+    asked: list[tuple[str, str, bool, str]] = []  # (flag, NAME=VALUES, latency, system)
+    if args.vary:
+        asked.append(("--vary", args.vary, bool(args.latency), ""))
+    for given in varies_given(args):
+        shortcut = given.shortcut
+        latency = shortcut.latency or bool(args.latency)
+        asked.append((str(shortcut.vary_flag), f"{shortcut.option}={given.values}", latency,
+                      given.system))  # fmt: skip
+    if not asked:
+        if args.latency:
+            raise ConfigError("--latency goes with --vary NAME=V1,V2")
+        return None
+    if len(asked) > 1:
+        raise ConfigError(f"give one of {', '.join(a[0] for a in asked)}, not several")
+    flag, text, latency, owner = asked[0]
     base = from_mapping(config_values(args), "command line")
-    if args.modes:
-        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-        if not modes:
-            raise ValueError("--modes: give modes, e.g. cp,ap")
-        return mode_variants(base, modes)
-    switches = []
-    for item in args.e2e_switches.split(","):
-        try:
-            switches.append(parse_switch(item))
-        except ValueError:
-            raise ValueError(f"--e2e: {item!r} is not on or off") from None
-    if args.offline_fraction is None:
-        # clients stay online, so latency measures the system, not an absent recipient
-        base = base.changed(offline_fraction=0.0)
-    sizes = base.payload_sizes if args.payload_sizes else None
-    return e2e_variants(base, switches, sizes)
+    if owner and base.system != owner:
+        raise ConfigError(
+            f"{flag} is system {owner}'s; this comparison runs system {base.system}: use "
+            "--vary NAME=V1,V2 with one of its options"
+        )
+    name, values = parse_vary(text)
+    sizes: tuple[int, ...] | None = None
+    if latency:
+        if args.offline_fraction is None:
+            # clients stay online, so latency measures the system, not an absent recipient
+            base = base.changed(offline_fraction=0.0)
+        sizes = base.payload_sizes if args.payload_sizes else None
+    return Plan(vary_variants(base, name, values, sizes), latency)
 
 
-def run_variants(args: argparse.Namespace) -> list[tuple[str, Path]] | None:
-    """Make the runs of --modes / --e2e one after another; None (after a message) on bad input."""
+def make_runs(variants: list[Variant]) -> list[tuple[str, Path]]:
+    """Make the runs one after another; (label, run directory) of each."""
     from harness.run import run_test
 
-    try:
-        variants = _variants(args)
-    except (ConfigError, ValueError) as exc:
-        print(f"splitbrain compare: {exc}", file=sys.stderr)
-        return None
     made = []
     for number, variant in enumerate(variants, start=1):
         print(f"compare: run {number}/{len(variants)}: {variant.label}", file=sys.stderr)
@@ -139,33 +169,31 @@ def run_variants(args: argparse.Namespace) -> list[tuple[str, Path]] | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    made: list[tuple[str, Path]] = []
-    if args.modes or args.e2e_switches:
-        if args.modes and args.e2e_switches:
-            print("splitbrain compare: give --modes or --e2e, not both", file=sys.stderr)
-            return 2
-        made = run_variants(args) or []
-        if not made:
-            return 2
-    elif not args.runs:
+    try:
+        planned = plan(args)
+    except ConfigError as exc:
+        print(f"splitbrain compare: {exc}", file=sys.stderr)
+        return 2
+    if planned is None and not args.runs:
         print(
-            "splitbrain compare: give run directories, or --modes cp,ap / --e2e on,off "
-            "with run options to make the runs",
+            "splitbrain compare: give run directories, or --vary NAME=V1,V2 (or a system's own: "
+            f"{vary_examples()}) with run options to make the runs",
             file=sys.stderr,
         )
         return 2
+    made = make_runs(planned.variants) if planned is not None else []
     try:
-        runs = [load_run(path) for path in [*args.runs, *(run_dir for _, run_dir in made)]]
+        runs = label_runs([load_run(path) for path in args.runs])
+        made_runs = [load_run(run_dir) for _, run_dir in made]
     except RunUnreadable as exc:
         print(f"splitbrain compare: {exc}", file=sys.stderr)
         return 2
-    if args.e2e_switches:
-        labels = [label for label, _ in made]
-        figures = [delivery_figures(locate(run_dir).ops()) for _, run_dir in made]
-        runs = [
-            dataclasses.replace(r, figures={**r.figures, **f}, label=label)
-            for r, f, label in zip(runs, figures, labels, strict=True)
-        ]
+    for i, (label, run_dir) in enumerate(made):
+        figures = dict(made_runs[i].figures)
+        if planned is not None and planned.latency:
+            figures.update(delivery_figures(locate(run_dir).ops()))
+        made_runs[i] = dataclasses.replace(made_runs[i], label=label, figures=figures)
+    runs += made_runs
     if args.junit is not None:
         suites = [(r.results, run_facts(r.label, r.test, r.folder)) for r in runs]
         try:

@@ -34,6 +34,7 @@ from harness.explore import (
     trials,
 )
 from harness.runstore import point_latest, write_json
+from harness.system_flags import add_shortcut_flags
 from systems import registry
 
 
@@ -61,8 +62,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--config", help="TOML file with run settings (flags win)")
     p.add_argument("--replay", default=None, help=argparse.SUPPRESS)
     add_arguments(p)
-    for name in ("mode", "bug", "e2e"):
-        p.add_argument(f"--{name}", dest=f"shortcut_{name}", help=f"the reference system's {name}")
+    add_shortcut_flags(p)
     p.set_defaults(func=main)
 
 

@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ConfigError, add_arguments, from_mapping, load_toml
+from harness.system_flags import add_shortcut_flags, given_options
 from splitbrain.errors import SplitbrainError
 from systems import registry
 from systems.seam import SystemConfigError
-
-# Shortcuts for the reference system's options, kept from before systems were pluggable.
-_SYSTEM_SHORTCUTS = {
-    "mode": "cp: refuse without a majority; ap: always accept (reference system)",
-    "bug": "switch on one known-wrong behaviour (reference system)",
-    "e2e": "end-to-end encryption on|off (reference system)",
-}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -51,8 +45,7 @@ def add_parser(subparsers: Any) -> None:
         "--junit", type=Path, metavar="FILE", help="also write the verdict as JUnit XML for CI"
     )
     add_arguments(p)
-    for name, text in _SYSTEM_SHORTCUTS.items():
-        p.add_argument(f"--{name}", dest=f"shortcut_{name}", metavar=name.upper(), help=text)
+    add_shortcut_flags(p)
     p.set_defaults(func=main, parser=p)
 
 
@@ -107,12 +100,9 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
             values[key] = options
         else:
             values[key] = value
-    for name in _SYSTEM_SHORTCUTS:
-        value = getattr(args, f"shortcut_{name}", None)
-        if value is not None:
-            options = dict(values.get("system_options") or {})
-            options[name] = value
-            values["system_options"] = options
+    shortcuts = given_options(args, str(values.get("system") or registry.DEFAULT))
+    if shortcuts:
+        values["system_options"] = {**dict(values.get("system_options") or {}), **shortcuts}
     return values
 
 

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from checkers import ANOMALIES
 from harness.commands.run import replay_values
 from harness.config import ConfigError, RunConfig, from_mapping
+from harness.results import Results, ResultsUnreadable
 from harness.runstore import write_json
 from harness.shrink import (
     ShrinkResult,
@@ -30,7 +31,7 @@ from harness.shrink import (
     still_fails,
     target_kinds,
 )
-from harness.stored_run import RunUnreadable, json_file, locate
+from harness.stored_run import RunUnreadable, locate
 from nemesis.schedule import FaultStep, Schedule
 
 BAD_INPUT = 2
@@ -130,16 +131,15 @@ def load_original(run_dir: Path, wanted: tuple[str, ...] = ()) -> Original:
     return Original(run_dir, config, schedule, kinds)
 
 
-def _original_counts(run_dir: Path) -> dict[str, Any]:
+def _original_counts(run_dir: Path) -> dict[str, int]:
     try:
-        results = json_file(run_dir / "results.json") or locate(run_dir).check()
-    except RunUnreadable as exc:
+        results = Results.read(run_dir / "results.json") or locate(run_dir).check()
+    except (RunUnreadable, ResultsUnreadable) as exc:
         raise ConfigError(
             f"{run_dir}: neither results.json nor a readable history.jsonl ({exc}); "
             "give the directory of a finished run"
         ) from None
-    counts = results.get("anomaly_counts")
-    return counts if isinstance(counts, dict) else {}
+    return dict(results.anomaly_counts)
 
 
 @dataclass
@@ -206,11 +206,9 @@ class Shrinker:
             log = io.StringIO()
             outcome = run_test(config, out=log)
             warnings += [ln for ln in log.getvalue().splitlines() if ln.startswith("warning")]
-            counts = outcome.results.get("anomaly_counts") or {}
-            failed = still_fails(outcome.results, self.original.kinds)
-            record.tries.append(
-                TryRecord(str(outcome.run_dir), failed, {k: v for k, v in counts.items() if v})
-            )
+            results = Results.of(outcome.results)
+            failed = still_fails(results, self.original.kinds)
+            record.tries.append(TryRecord(str(outcome.run_dir), failed, results.found()))
             if failed:
                 break
         print(attempt_verdict(record, self.original.kinds, self.tries), file=self.stream)
@@ -223,7 +221,7 @@ def attempt_verdict(record: AttemptRecord, kinds: tuple[str, ...], tries: int) -
     """``"still fails: lost 2"`` or ``"passes"``, with the tries used when more than one."""
     last = record.tries[-1]
     if record.failed:
-        text = f"still fails: {found_words({'anomaly_counts': last.anomaly_counts}, kinds)}"
+        text = f"still fails: {found_words(Results(True, last.anomaly_counts), kinds)}"
     else:
         text = "passes"
     if tries > 1:

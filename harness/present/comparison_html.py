@@ -85,8 +85,10 @@ def _timeline(summary: HistorySummary | None, folder: str | None) -> str:
 
 
 def _column(index: int, run: RunRecord) -> str:
-    words, css = _VERDICTS.get(run.results.get("valid"), ("?", "unknown"))
-    where = f"<p><code>{_e(run.folder)}</code></p>" if run.folder else ""
+    words, css = _VERDICTS.get(run.judged.valid, ("?", "unknown"))  # type: ignore[arg-type]
+    system = run.run.system
+    about = f"<p class='system'>{_e(system.words())}</p>" if system else ""
+    where = about + (f"<p><code>{_e(run.folder)}</code></p>" if run.folder else "")
     return (
         f'<section class="run" id="run-{index}" data-label="{_e(run.label)}">'
         f"<h2>{_e(run.label)} <span class='verdict {css}'>{_e(words)}</span></h2>{where}"

@@ -25,6 +25,7 @@ from typing import Any, Final
 import orjson
 
 from nemesis.faults import FAULT_KINDS, UNDO_FS, kinds_ended_by
+from splitbrain.numbers import int_or, is_int
 
 FAULT_UNDO: Final = {kind.start_f: kind.undo_f for kind in FAULT_KINDS.values()}
 UNDO_FAULT: Final = {undo: kinds_ended_by(undo) for undo in UNDO_FS}  # undo f -> fault fs
@@ -134,11 +135,6 @@ class HistorySummary:
 
 
 # --- the fold over a history -----------------------------------------------------------------
-
-
-def int_or(value: Any, default: int) -> int:
-    """``value`` if it is an int (a bool is not), else ``default``."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _percentile(sorted_values: Sequence[int], q: float) -> int | None:
@@ -619,7 +615,7 @@ def _cited_in(value: Any, key: str, out: set[int]) -> None:
     elif isinstance(value, list | tuple):
         for sub in value:
             _cited_in(sub, key, out)
-    elif is_index_key(key) and isinstance(value, int) and not isinstance(value, bool):
+    elif is_index_key(key) and is_int(value):
         out.add(value)
 
 

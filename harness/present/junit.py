@@ -1,17 +1,18 @@
 """JUnit XML from check results, for the test reports of CI systems (Jenkins, GitLab, GitHub).
 
-Pure: results (the ``results.json`` dict of history-format.md) and :class:`RunFacts` in, bytes
-out. One ``<testsuite>`` per run, one ``<testcase>`` per checker, named after its anomaly (every
-name of :data:`checkers.ANOMALIES`, also when its count is 0, so a CI's test history lines up run
-after run). A caller may rely on:
+Pure: results (:class:`harness.results.Results`, or results.json's data) and :class:`RunFacts`
+in, bytes out. One ``<testsuite>`` per run, one ``<testcase>`` per anomaly the results count
+(the checkers count every one they know, also at 0, so a CI's test history lines up run after
+run). A caller may rely on:
 
 - a checker that found its anomaly is a ``<failure>`` whose ``message`` gives the count and whose
   text lists each example's explanation, message ids and history indexes;
 - the ``unknown`` verdict (no completed drain, so loss cannot be proven) is a ``<skipped>`` test
   case ``lost`` with the unseen count: the checker could not judge, it did not break. ``<error>``
-  is kept for what JUnit means by it, a test that could not run: a run whose results are missing;
-- ``<properties>`` hold the seed, the reproduce command, the run directory, the verdict and the
-  availability, so a failing job says how to replay it;
+  is kept for what JUnit means by it, a test that could not run: a run that was never judged;
+- ``<properties>`` hold the seed, the reproduce command, the run directory, the verdict, the
+  availability, and the system: ``system``, ``system.version`` and one ``system.option.NAME``
+  per option that differs from its default, so a failing job says what ran and how to replay it;
 - the output validates against ``docs/junit.xsd`` (the subset of JUnit those CI systems read).
 """
 
@@ -23,7 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checkers import ANOMALIES
+from harness.results import Results
+from harness.run_description import RunDescription
+from systems.seam import SystemDescription, show_value
 
 VERDICT_WORDS = {True: "valid", False: "invalid", "unknown": "unknown"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -47,18 +50,19 @@ class RunFacts:
     command: str | None = None
     run_dir: str | None = None
     report: str | None = None
+    system: SystemDescription | None = None
 
 
 def run_facts(name: str, test: Mapping[str, Any], run_dir: str | None) -> RunFacts:
-    """The facts of a run from its ``test.json`` (``seed``, ``command``) and its directory."""
-    seed = test.get("seed")
-    command = test.get("command")
+    """The facts of a run from its ``test.json`` (seed, command, system) and its directory."""
+    described = RunDescription.from_json(test)
     return RunFacts(
         name=name,
-        seed=seed if isinstance(seed, int | str) and not isinstance(seed, bool) else None,
-        command=command if isinstance(command, str) else None,
+        seed=described.seed,
+        command=described.command,
         run_dir=run_dir,
         report=None if run_dir is None else f"{run_dir.rstrip('/')}/report.html",
+        system=described.system,
     )
 
 
@@ -84,56 +88,56 @@ def _failure_text(name: str, count: int, examples: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _verdict(results: Results) -> str:
+    return "?" if results.valid is None else VERDICT_WORDS[results.valid]
 
 
-def _properties(parent: ET.Element, results: Mapping[str, Any], facts: RunFacts) -> None:
-    stats = results.get("stats") if isinstance(results.get("stats"), Mapping) else {}
-    availability = stats.get("availability") if isinstance(stats, Mapping) else None
-    items = [
+def _properties(parent: ET.Element, results: Results, facts: RunFacts) -> None:
+    system = facts.system or results.system
+    items: list[tuple[str, Any]] = [
         ("seed", facts.seed),
         ("reproduce", facts.command),
         ("run_dir", facts.run_dir),
         ("report", facts.report),
-        ("history", results.get("source")),
-        ("verdict", VERDICT_WORDS.get(results.get("valid"), str(results.get("valid")))),
-        ("availability", availability),
-        ("unseen", results.get("unseen")),
+        ("history", results.source),
+        ("verdict", _verdict(results)),
+        ("availability", results.availability),
+        ("unseen", results.unseen),
     ]
+    if system is not None:
+        items += [("system", system.name), ("system.version", system.version)]
+        items += [(f"system.option.{k}", show_value(v)) for k, v in system.options.items()]
     props = ET.SubElement(parent, "properties")
     for name, value in items:
         if value is not None:
             ET.SubElement(props, "property", name=name, value=str(value))
 
 
-def _testsuite(results: Mapping[str, Any], facts: RunFacts) -> ET.Element:
+def _testsuite(given: Results | Mapping[str, Any], facts: RunFacts) -> ET.Element:
+    results = Results.of(given)
     suite = ET.Element("testsuite", name=facts.name)
     _properties(suite, results, facts)
-    counts = results.get("anomaly_counts")
-    counts = counts if isinstance(counts, Mapping) else {}
-    anomalies = results.get("anomalies")
-    anomalies = anomalies if isinstance(anomalies, Mapping) else {}
-    names = [*ANOMALIES, *(str(n) for n in counts if n not in ANOMALIES)]
+    names = results.anomaly_names()
     failures = skipped = errors = 0
+    if results.valid is None:
+        names = [*names, "verdict"]
     for name in names:
         case = ET.SubElement(suite, "testcase", name=name, classname=f"splitbrain.{facts.name}")
         case.set("time", "0")
-        count = _int(counts.get(name))
-        examples = anomalies.get(name)
-        examples = examples if isinstance(examples, list) else []
-        if name not in counts:
+        count = results.count(name)
+        examples = results.examples(name)
+        if name == "verdict" and results.valid is None:
             errors += 1
-            error = ET.SubElement(case, "error", message=f"the results have no count of {name}")
+            error = ET.SubElement(case, "error", message="the run was never judged")
             error.set("type", "missing-result")
             error.text = "Re-run `splitbrain check` on the run to write complete results."
         elif count:
             failures += 1
             failure = ET.SubElement(case, "failure", message=f"{count} {name}", type=name)
             failure.text = _failure_text(name, count, examples)
-        elif name == "lost" and results.get("valid") == "unknown":
+        elif name == "lost" and results.valid == "unknown":
             skipped += 1
-            unseen = _int(results.get("unseen"))
+            unseen = results.unseen
             ET.SubElement(
                 case,
                 "skipped",
@@ -146,7 +150,7 @@ def _testsuite(results: Mapping[str, Any], facts: RunFacts) -> ET.Element:
     out.text = "\n".join(
         f"{label}: {value}"
         for label, value in (
-            ("verdict", VERDICT_WORDS.get(results.get("valid"), "?")),
+            ("verdict", _verdict(results)),
             ("run directory", facts.run_dir),
             ("report", facts.report),
             ("reproduce", facts.command),
@@ -161,7 +165,7 @@ def _testsuite(results: Mapping[str, Any], facts: RunFacts) -> ET.Element:
     return suite
 
 
-def junit_xml(runs: Sequence[tuple[Mapping[str, Any], RunFacts]]) -> bytes:
+def junit_xml(runs: Sequence[tuple[Results | Mapping[str, Any], RunFacts]]) -> bytes:
     """A ``<testsuites>`` document with one ``<testsuite>`` per (results, facts) pair, UTF-8."""
     root = ET.Element("testsuites", name="splitbrain")
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
@@ -182,6 +186,6 @@ def junit_xml(runs: Sequence[tuple[Mapping[str, Any], RunFacts]]) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def run_junit(results: Mapping[str, Any], facts: RunFacts) -> bytes:
+def run_junit(results: Results | Mapping[str, Any], facts: RunFacts) -> bytes:
     """The JUnit XML of one run (what ``run --junit FILE`` writes)."""
     return junit_xml([(results, facts)])

@@ -10,92 +10,46 @@ This module makes the page and does the report's I/O; the fold of the history is
   :class:`HistoryLines` reads its history. Every input that cannot be read is a
   :class:`ReportError` naming the file and what to do next.
 
-Anomalies are never re-derived here: counts, examples and their words come from results.json.
-The public names of the summary and the timeline are re-exported here for existing callers.
+Anomalies are never re-derived here: counts, examples and their words (each example's ``why``)
+come from the results; what the run was comes from test.json through
+:class:`harness.run_description.RunDescription`.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from checkers import ANOMALIES
+from checkers import ANOMALIES, HistoryError, check_history, parse_history
 from harness.present.history_summary import (
     CONTEXT_LINES,
-    FAULT_UNDO,
-    MAX_BUCKETS,
-    MAX_CITED_LISTED,
-    MAX_FAILOVERS_KEPT,
-    MAX_FAULTS_KEPT,
     NS_PER_S,
     OUTCOMES,
-    UNDO_FAULT,
-    Bucket,
-    Drain,
-    Failover,
-    FaultInterval,
     HistorySummary,
     ListedOp,
-    Timeline,
-    availability_stats,
     child_key,
     cited_indexes,
     compact,
-    examples_of,
-    fault_label,
-    int_or,
     interval_union,
     is_index_key,
     summarize,
-    timeline_data,
 )
 from harness.present.timeline_svg import anomaly_colour, legend, timeline_svg
+from harness.results import Results
+from harness.run_description import RunDescription
 from harness.stored_run import RunUnreadable, locate
 from splitbrain.errors import SplitbrainError
+from splitbrain.numbers import int_or, is_int
+from systems.seam import show_value
 
-__all__ = [
-    "ANOMALY_NAMES",
-    "CONTEXT_LINES",
-    "EXAMPLES_OPEN",
-    "FAULT_UNDO",
-    "MAX_BUCKETS",
-    "MAX_CITED_LISTED",
-    "MAX_EXAMPLES_SHOWN",
-    "MAX_FAILOVERS_KEPT",
-    "MAX_FAULTS_KEPT",
-    "MAX_VALUE_CHARS",
-    "UNDO_FAULT",
-    "Bucket",
-    "Drain",
-    "Failover",
-    "FaultInterval",
-    "HistoryLines",
-    "HistorySummary",
-    "ListedOp",
-    "ReportError",
-    "Timeline",
-    "availability_stats",
-    "cited_indexes",
-    "fault_label",
-    "render_report",
-    "summarize",
-    "timeline_data",
-    "timeline_svg",
-    "write_report",
-]
-
-ANOMALY_NAMES: Final = ANOMALIES
 MAX_EXAMPLES_SHOWN: Final = 20
 EXAMPLES_OPEN: Final = 3
 MAX_VALUE_CHARS: Final = 240
-
-_EXPLANATION_KEYS: Final = ("explanation", "why", "because", "description", "reason", "summary")
 
 
 class ReportError(SplitbrainError):
@@ -163,61 +117,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "_", name.lower())
 
 
-def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if mapping.get(key) not in (None, "", []):
-            return mapping[key]
-    return None
-
-
-def _kinds_named(config: Any) -> list[str]:
-    """Fault kinds a test.json nemesis entry names, whatever its shape."""
-    if isinstance(config, str):
-        return [config]
-    if isinstance(config, list):
-        return [kind for item in config for kind in _kinds_named(item)]
-    if isinstance(config, Mapping):
-        kind = _first(config, "f", "kind", "type", "fault")
-        if isinstance(kind, str):
-            return [kind]
-        nested = _first(config, "kinds", "faults", "schedule", "ops")
-        return _kinds_named(nested) if nested is not None else []
-    return []
-
-
-def _command(test: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """The command that reproduces the run, and whether it was rebuilt from config keys."""
-    given = _first(test, "command", "argv", "cmd", "reproduce")
-    if isinstance(given, str):
-        return given, False
-    if isinstance(given, list) and all(isinstance(part, str) for part in given):
-        return shlex.join(given), False
-    flags = [("--seed", "seed"), ("--mode", "mode"), ("--bug", "bug")]
-    flags += [("--time-limit", "time_limit"), ("--nodes", "nodes")]
-    parts = ["splitbrain", "run"]
-    for flag, key in flags:
-        value = _setting(test, key)
-        if isinstance(value, list):
-            value = len(value)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            parts += [flag, str(value)]
-    return (shlex.join(parts), True) if len(parts) > 2 else (None, True)
-
-
-def _setting(test: Mapping[str, Any], *keys: str) -> Any:
-    """A setting from test.json's top level, else from its ``config`` object."""
-    found = _first(test, *keys)
-    config = test.get("config")
-    if found is None and isinstance(config, Mapping):
-        found = _first(config, *keys)
-    return found
-
-
-def _seconds(value: Any) -> Any:
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return f"{value:g} s" if is_number else value
-
-
 def _availability_words(stats: Mapping[str, Any]) -> str:
     sends, latency = stats["sends"], stats["latency_ms"]
     return (
@@ -228,24 +127,34 @@ def _availability_words(stats: Mapping[str, Any]) -> str:
     )
 
 
+def _system_facts(run: RunDescription, results: Results) -> list[tuple[str, Any]]:
+    """The system, its version and every option that differs from its default."""
+    system = run.system or results.system
+    if system is None:
+        return [("system", None)]
+    changed = ", ".join(f"{k}={show_value(v)}" for k, v in system.options.items())
+    return [
+        ("system", f"{system.name} {system.version}"),
+        ("options", changed or "defaults"),
+    ]
+
+
 def _header(
-    test: Mapping[str, Any] | None, summary: HistorySummary, results: Mapping[str, Any], title: str
+    test: Mapping[str, Any] | None, summary: HistorySummary, results: Results, title: str
 ) -> list[str]:
     test = test or {}
-    name = _setting(test, "name", "test", "test_name") or title
-    label, css = _VERDICTS.get(results.get("valid"), ("not checked", "none"))  # type: ignore[arg-type]
-    nodes = _setting(test, "nodes")
-    if isinstance(nodes, list):
-        nodes = f"{len(nodes)}: " + ", ".join(map(str, nodes))
-    configured = _kinds_named(_setting(test, "nemesis"))
-    kinds = dict.fromkeys(configured + list(summary.timeline.nemesis_kinds))
+    run = RunDescription.from_json(test)
+    name = run.name or title
+    label, css = _VERDICTS.get(results.valid, ("not checked", "none"))  # type: ignore[arg-type]
+    nodes = f"{len(run.nodes)}: " + ", ".join(run.nodes) if run.nodes else None
+    kinds = dict.fromkeys([*run.nemesis, *summary.timeline.nemesis_kinds])
+    limit = None if run.time_limit is None else f"{run.time_limit:g} s"
     facts: list[tuple[str, Any]] = [
-        ("seed", _setting(test, "seed")),
-        ("mode", _setting(test, "mode")),
+        *_system_facts(run, results),
+        ("seed", run.seed),
         ("nodes", nodes),
-        ("nemesis", ", ".join(map(str, kinds)) or "none"),
-        ("time limit", _seconds(_setting(test, "time_limit", "time-limit", "time_limit_s"))),
-        ("bug", _setting(test, "bug") or "none"),
+        ("nemesis", ", ".join(kinds) or "none"),
+        ("time limit", limit),
         ("history", f"{summary.ops_total} lines, {_fmt_s(summary.timeline.duration_s)}"),
         ("availability", _availability_words(summary.availability)),
     ]
@@ -260,10 +169,8 @@ def _header(
         '<a href="#availability">availability</a> · <a href="#examples">examples</a> · '
         '<a href="#operations">cited operations</a></p>'
     )
-    command, rebuilt = _command(test)
-    if command:
-        hint = " (rebuilt from test.json)" if rebuilt else ""
-        out.append(f"<div>reproduce{_e(hint)}:</div><pre>{_e(command)}</pre>")
+    if run.command:
+        out.append(f"<div>reproduce:</div><pre>{_e(run.command)}</pre>")
     if test:
         dump = orjson.dumps(test, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
         if len(dump) > 20_000:
@@ -281,7 +188,7 @@ def _index_link(value: int, listed: frozenset[int]) -> str:
 
 
 def _value_html(key: str, value: Any, listed: frozenset[int], depth: int = 0) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and is_index_key(key):
+    if is_int(value) and is_index_key(key):
         return _index_link(value, listed)
     if isinstance(value, str):
         return _e(value if len(value) <= 2000 else value[:2000] + "…")
@@ -299,63 +206,55 @@ def _value_html(key: str, value: Any, listed: frozenset[int], depth: int = 0) ->
 
 
 def _example_html(example: Any, listed: frozenset[int]) -> str:
+    """One example: its ``why`` (the checkers' one sentence) as words, every other key a row."""
     if not isinstance(example, Mapping):
         return f'<div class="example">{_value_html("", example, listed)}</div>'
-    words = [
-        f'<p class="why">{_e(value)}</p>'
-        for key, value in example.items()
-        if isinstance(value, str) and str(key).lower() in _EXPLANATION_KEYS
-    ]
+    why = example.get("why")
+    words = [f'<p class="why">{_e(why)}</p>'] if isinstance(why, str) else []
     rows = [
         f"<dt>{_e(str(key))}</dt><dd>{_value_html(str(key), value, listed)}</dd>"
         for key, value in example.items()
-        if not (isinstance(value, str) and str(key).lower() in _EXPLANATION_KEYS)
+        if not (key == "why" and isinstance(value, str))
     ]
     return f'<div class="example">{"".join(words)}<dl>{"".join(rows)}</dl></div>'
 
 
-def _anomaly_names(results: Mapping[str, Any]) -> list[str]:
-    names = dict.fromkeys(ANOMALY_NAMES)
-    for key in ("anomaly_counts", "anomalies"):
-        found = results.get(key)
-        if isinstance(found, Mapping):
-            names.update(dict.fromkeys(map(str, found)))
-    return list(names)
+def _anomaly_names(results: Results) -> list[str]:
+    """What the checkers check (all of them, also for a history not checked), then any other
+    anomaly the results name (run-level findings)."""
+    return list(dict.fromkeys([*ANOMALIES, *results.anomaly_names()]))
 
 
-def _anomaly_table(results: Mapping[str, Any]) -> list[str]:
-    counts = results.get("anomaly_counts")
-    counts = counts if isinstance(counts, Mapping) else {}
+def _anomaly_table(results: Results) -> list[str]:
+    counts = results.anomaly_counts
     out = ['<h2 id="anomalies">Anomalies</h2>']
-    if not results:
+    if results.valid is None:
         out.append('<p class="note">No results: this history was not checked.</p>')
     out.append('<table class="anomalies"><tr><th>anomaly</th><th>count</th><th>examples</th></tr>')
     for name in _anomaly_names(results):
         count = counts.get(name)
-        examples = examples_of(results, name)
+        examples = results.examples(name)
         shown = _DASH if count is None else _e(str(count))
-        nonzero = ' class="nonzero"' if isinstance(count, int) and count > 0 else ""
+        nonzero = ' class="nonzero"' if count else ""
         link = f'<a href="#anomaly-{_slug(name)}">{len(examples)}</a>' if examples else "0"
         out.append(
             f'<tr{nonzero}><td>{_e(name)}</td><td class="n">{shown}</td><td>{link}</td></tr>'
         )
-    unseen = results.get("unseen")
-    if unseen is not None:
+    if results.valid is not None:
         out.append(
             f"<tr><td>unseen <small>(not an anomaly: no completed drain)</small></td>"
-            f'<td class="n">{_e(str(unseen))}</td><td></td></tr>'
+            f'<td class="n">{results.unseen}</td><td></td></tr>'
         )
     out.append("</table>")
     return out
 
 
-def _anomaly_examples(results: Mapping[str, Any], summary: HistorySummary) -> list[str]:
-    counts = results.get("anomaly_counts")
-    counts = counts if isinstance(counts, Mapping) else {}
+def _anomaly_examples(results: Results, summary: HistorySummary) -> list[str]:
+    counts = results.anomaly_counts
     listed = summary.listed_indexes
     out: list[str] = []
     for name in _anomaly_names(results):
-        examples = examples_of(results, name)
+        examples = results.examples(name)
         if not examples:
             continue
         count = counts.get(name, len(examples))
@@ -498,7 +397,7 @@ def _listing(summary: HistorySummary) -> list[str]:
 def render_report(
     test: Mapping[str, Any] | None,
     history: HistorySummary | Iterable[Any],
-    results: Mapping[str, Any] | None,
+    results: Results | Mapping[str, Any] | None,
     *,
     title: str = "splitbrain run",
     notes: Sequence[str] = (),
@@ -511,20 +410,20 @@ def render_report(
     shown near the top (e.g. a truncated last line). Every line the results cite that is listed
     has an element with id ``op-<index>``.
     """
-    results = results or {}
+    judged = Results.of(results)
     summary = (
         history
         if isinstance(history, HistorySummary)
-        else summarize(history, cited_indexes(results))
+        else summarize(history, cited_indexes(judged))
     )
-    body = _header(test, summary, results, title)
+    body = _header(test, summary, judged, title)
     body += [f'<p class="note">{_e(note)}</p>' for note in notes]
-    body += _anomaly_table(results)
+    body += _anomaly_table(judged)
     body += _timeline(summary)
     body += _availability_section(summary)
-    body += _anomaly_examples(results, summary)
+    body += _anomaly_examples(judged, summary)
     body += _listing(summary)
-    name = _setting(test or {}, "name", "test", "test_name") or title
+    name = RunDescription.from_json(test or {}).name or title
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -598,36 +497,12 @@ def _complete_lines(path: Path) -> Iterator[bytes]:
     yield held
 
 
-def _check(history: Path) -> dict[str, Any]:
-    """Results computed by the checkers, for a history that has no results.json beside it.
-
-    A cut-off last line is left out, as the report leaves it out; any other problem the checkers
-    find in the history is a :class:`ReportError` carrying their message.
-    """
+def _check(history: Path) -> Results:
+    """The checkers' results, for a history that has no results.json beside it; a cut-off last
+    line is left out, as the report leaves it out."""
     try:
-        import checkers
-        import checkers.history
-    except ImportError as exc:
-        raise ReportError(
-            f"{history}: no results.json beside it and the checkers are not installed; "
-            "run `splitbrain check` on it first"
-        ) from exc
-    check_history = getattr(checkers, "check_history", None)
-    parse_history = getattr(checkers.history, "parse_history", None)
-    load_history = getattr(checkers.history, "load_history", None)
-    if check_history is None or (parse_history is None and load_history is None):
-        raise ReportError(
-            f"{history}: no results.json beside it and this version of the checkers cannot "
-            "check it; run `splitbrain check` on it first"
-        )
-    unreadable = (OSError, ValueError, getattr(checkers.history, "HistoryError", OSError))
-    try:
-        if parse_history is not None:
-            loaded = parse_history(_complete_lines(history), str(history))
-        else:
-            loaded = load_history(history)
-        return dict(check_history(loaded))
-    except unreadable as exc:
+        return Results.of(check_history(parse_history(_complete_lines(history), str(history))))
+    except (OSError, HistoryError) as exc:
         raise ReportError(f"{history}: the checkers cannot read this history: {exc}") from exc
 
 
@@ -642,7 +517,9 @@ def write_report(run: Path | str, out: Path | str | None = None) -> Path:
     try:
         stored = locate(Path(run))
         test = stored.test() or None
-        results = stored.stored_results() or _check(stored.history)
+        results = stored.stored_results()
+        if results is None:
+            results = _check(stored.history)
     except RunUnreadable as exc:
         raise ReportError(str(exc)) from None
     lines = HistoryLines(stored.history)

@@ -1,8 +1,8 @@
 """The readable verdict table printed by ``splitbrain check`` (and reused by ``splitbrain run``).
 
-:func:`format_summary` is pure: results in, text out. It reads only the keys of history-format.md
-(plus ``stats`` details and ``unseen_examples`` when present), ignores keys it does not know,
-and copes with keys that are missing.
+:func:`format_summary` is pure: results in, text out. It shows every anomaly the results count,
+in their order (whatever names the checkers and run-level checks gave), the send outcomes, and
+every example's ``why``.
 """
 
 from __future__ import annotations
@@ -10,30 +10,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checkers import ANOMALIES
+from harness.results import Results
+from splitbrain.numbers import int_or, number_or
 
 
-def format_summary(results: Mapping[str, Any]) -> str:
+def format_summary(given: Results | Mapping[str, Any]) -> str:
     """A few lines for a terminal: the verdict, one row per anomaly, send outcomes, examples."""
-    counts = _mapping(results.get("anomaly_counts"))
-    names = [*ANOMALIES, *(str(name) for name in counts if name not in ANOMALIES)]
-    unseen = _int(results.get("unseen"))
-    stats = _mapping(results.get("stats"))
-    lines = [_verdict_line(results.get("valid"), counts, unseen)]
-    about = _history_line(results, stats)
+    results = Results.of(given)
+    names = results.anomaly_names()
+    lines = [_verdict_line(results)]
+    about = _history_line(results)
     if about:
         lines.append(about)
     width = max(len(name) for name in [*names, "unseen"])
     lines += ["", f"{'anomaly':<{width}}  count"]
     for name in names:
-        count = counts.get(name)
+        count = results.anomaly_counts.get(name)
         lines.append(f"{name:<{width}}  {'-' if count is None else count:>5}")
-    lines.append(f"{'unseen':<{width}}  {unseen:>5}  (not an anomaly: no drain proves loss)")
-    sends = _send_line(stats)
+    lines.append(
+        f"{'unseen':<{width}}  {results.unseen:>5}  (not an anomaly: no drain proves loss)"
+    )
+    sends = _send_line(results)
     if sends:
         lines += ["", sends]
-    faults = _mapping(stats.get("faults"))
-    if faults:
+    faults = results.stats.get("faults")
+    if isinstance(faults, Mapping) and faults:
         lines.append("faults: " + ", ".join(f"{kind} {n}" for kind, n in faults.items()))
     examples = _examples(results, names)
     if examples:
@@ -41,62 +42,50 @@ def format_summary(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _verdict_line(valid: Any, counts: Mapping[str, Any], unseen: int) -> str:
-    total = sum(_int(n) for n in counts.values())
-    kinds = sum(1 for n in counts.values() if _int(n) > 0)
-    if valid is True:
+def _verdict_line(results: Results) -> str:
+    found = results.found()
+    total, kinds = sum(found.values()), len(found)
+    if results.valid is True:
         return "verdict: VALID (no anomaly found)"
-    if valid is False:
-        found = "1 anomaly" if total == 1 else f"{total} anomalies"
-        return f"verdict: INVALID ({found} of {kinds} kind{'' if kinds == 1 else 's'})"
-    if valid == "unknown":
+    if results.valid is False:
+        what = "1 anomaly" if total == 1 else f"{total} anomalies"
+        return f"verdict: INVALID ({what} of {kinds} kind{'' if kinds == 1 else 's'})"
+    if results.valid == "unknown":
         return (
-            f"verdict: UNKNOWN (no anomaly found, but {unseen} acknowledged deliveries were not "
-            "seen and no completed drain proves them lost)"
+            f"verdict: UNKNOWN (no anomaly found, but {results.unseen} acknowledged deliveries "
+            "were not seen and no completed drain proves them lost)"
         )
-    return f"verdict: {valid!r}"
+    return f"verdict: {results.valid!r}"
 
 
-def _history_line(results: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
-    parts = []
-    if results.get("source"):
-        parts.append(str(results["source"]))
+def _history_line(results: Results) -> str:
+    parts = [results.source] if results.source else []
     for key, word in (("operations", "operation"), ("messages", "message")):
-        count = stats.get(key)
-        if isinstance(count, int):
+        count = int_or(results.stats.get(key), None)
+        if count is not None:
             parts.append(f"{count} {word}{'' if count == 1 else 's'}")
-    if stats.get("drain"):
-        parts.append(f"drain {stats['drain']}")
+    if results.stats.get("drain"):
+        parts.append(f"drain {results.stats['drain']}")
     return "history: " + ", ".join(parts) if parts else ""
 
 
-def _send_line(stats: Mapping[str, Any]) -> str:
-    sends = _mapping(stats.get("sends"))
-    if not sends:
+def _send_line(results: Results) -> str:
+    sends = results.stats.get("sends")
+    if not isinstance(sends, Mapping) or not sends:
         return ""
-    text = "sends: " + ", ".join(f"{_int(sends.get(k))} {k}" for k in ("ok", "fail", "info"))
-    availability = stats.get("availability")
-    if isinstance(availability, int | float) and not isinstance(availability, bool):
+    counts = ", ".join(f"{int_or(sends.get(k), 0)} {k}" for k in ("ok", "fail", "info"))
+    text = "sends: " + counts
+    availability = number_or(results.stats.get("availability"), None)
+    if availability is not None:
         text += f"; availability {availability:.1%} (ok / all sends)"
     return text
 
 
-def _examples(results: Mapping[str, Any], names: list[str]) -> list[str]:
-    anomalies = _mapping(results.get("anomalies"))
-    groups = [(name, anomalies.get(name)) for name in names]
-    groups.append(("unseen", results.get("unseen_examples")))
+def _examples(results: Results, names: list[str]) -> list[str]:
+    groups = [(name, results.examples(name)) for name in names]
+    groups.append(("unseen", results.unseen_examples))
     lines = []
     for name, examples in groups:
-        if not isinstance(examples, list):
-            continue
         for item in examples:
             why = item.get("why") if isinstance(item, Mapping) else None
             lines.append(f"  {name}: {why if why else item}")

@@ -46,6 +46,7 @@ from systems.nats.config import (
 from systems.nats.status import cluster_healthy, cluster_primary, fetch_status
 from systems.seam import (
     Accounts,
+    AtRest,
     Capabilities,
     ClientSettings,
     DeliveryCallback,
@@ -53,6 +54,7 @@ from systems.seam import (
     NodeAddresses,
     NodeLaunch,
     Option,
+    Shortcut,
     SystemConfigError,
     parse_optional,
 )
@@ -125,6 +127,7 @@ class NatsSystem:
             parse=str.lower,
         ),
     )
+    shortcuts: ClassVar[tuple[Shortcut, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities(
         primary=True, process_faults=True, pair_links=True
     )
@@ -161,15 +164,21 @@ class NatsSystem:
                 "path of a nats-server config fragment"
             ) from None
 
-    def describe(self) -> dict[str, Any]:
+    @property
+    def version(self) -> str:
+        """The nats-server release that runs (the ``version`` option)."""
+        return str(self.settings["version"])
+
+    def at_rest(self) -> AtRest:
+        """JetStream stores what clients publish: the bodies as sent."""
+        return "plaintext"
+
+    def details(self) -> dict[str, Any]:
         options = self.server_options()
         jetstream = options.jetstream_block(Path("<data_dir>") / STORE_SUBDIR)
         plan = self._plan(self._replicas or 0)
         return {
-            "system": self.name,
-            "options": {k: v for k, v in self.settings.items()},
             "server": {
-                "version": self.settings["version"],
                 "module": f"{install.MODULE}@v{self.settings['version']}",
                 "binary": str(self.binary),
                 "jetstream": jetstream,
