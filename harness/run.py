@@ -29,7 +29,7 @@ from checkers import check_history
 from checkers.history import parse_history
 from harness import confidentiality
 from harness.backends.base import ClusterSpec
-from harness.config import RunConfig
+from harness.config import ConfigError, RunConfig
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.present.history_summary import availability_stats
 from harness.present.report import ReportError, render_report
@@ -119,10 +119,12 @@ def can_lose_power(config: RunConfig) -> bool:
 def make_schedule(config: RunConfig, capabilities: Capabilities | None = None) -> Schedule:
     """The seeded fault schedule, or the one saved in ``config.schedule_file`` (a replay).
 
-    Raises :class:`RunError` naming a fault kind or shape the system does not offer.
+    Raises :class:`RunError` naming a fault kind or shape the system does not offer, and
+    :class:`~harness.config.ConfigError` naming the file for a schedule that cannot be read or
+    is for another cluster than ``config``'s.
     """
     if config.schedule_file is not None:
-        return load_schedule(config.schedule_file)
+        return fitting_schedule(config, load_schedule(config.schedule_file))
     caps = None
     if capabilities is not None:
         caps = nemesis_capabilities(config, capabilities, can_lose_power(config))
@@ -155,16 +157,41 @@ def fault_starts(config: RunConfig, capabilities: Capabilities | None = None) ->
 
 
 def load_schedule(path: Path) -> Schedule:
-    """A schedule from a schedule JSON file or from a run's ``test.json`` (its "schedule" key)."""
+    """A schedule from a schedule JSON file or from a run's ``test.json`` (its "schedule" key);
+    :class:`~harness.config.ConfigError` (one line, naming the file) when it is not one."""
+    what = "give a run's test.json or a schedule file that a run or explore wrote"
     try:
         data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path}: cannot read a schedule ({exc}); give a run's test.json or a schedule file"
-        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc}); {what}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not JSON ({exc}); {what}") from None
     if isinstance(data, dict) and "schedule" in data:
         data = data["schedule"]
-    return Schedule.from_json(data)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: holds no fault schedule object; {what}")
+    try:
+        return Schedule.from_json(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        words = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not a usable fault schedule ({words}); {what}") from None
+
+
+def fitting_schedule(config: RunConfig, schedule: Schedule) -> Schedule:
+    """``schedule`` if it is for the nodes and client groups ``config`` starts; else
+    ConfigError saying which settings to drop or change (a replay keeps the cluster it had)."""
+    source = config.schedule_file
+    for what, flag, theirs, ours in (
+        ("nodes", "--nodes", schedule.nodes, config.node_names),
+        ("client groups", "--client-groups", schedule.client_groups, config.client_group_names),
+    ):
+        if tuple(theirs) != tuple(ours):
+            raise ConfigError(
+                f"{source}: its fault schedule is for {len(theirs)} {what} "
+                f"({', '.join(theirs) or 'none'}) but this run has {len(ours)}: drop {flag} or "
+                f"give {flag} {len(theirs)}"
+            )
+    return schedule
 
 
 def start_backend(config: RunConfig, spec: ClusterSpec) -> Any:
@@ -338,8 +365,8 @@ def run_test(config: RunConfig, out: TextIO | None = None) -> RunOutcome:
     """
     out = out or sys.stderr  # at call time: a captured stderr may be gone later
     system = registry.create(config.system, dict(config.system_options))
+    schedule = make_schedule(config, system.capabilities)  # bad input fails before any build
     system.prepare(out)
-    schedule = make_schedule(config, system.capabilities)
     plan = plan_workload(config, fault_starts(config, system.capabilities))
     run_dir = new_run_dir(config.out, config.name)
     point_latest(config.out, run_dir)

@@ -18,7 +18,8 @@ from harness.cli import build_parser
 from harness.commands import shrink as shrink_cmd
 from harness.commands.run import config_values, replay_values
 from harness.config import ConfigError, RunConfig, from_mapping
-from harness.run import RunOutcome, describe_run, load_schedule, make_schedule, run_test
+from harness.run import RunOutcome, load_schedule, make_schedule, run_test
+from harness.run_description import describe_run
 from harness.runstore import new_run_dir, write_json
 from harness.shrink import ddmin, found_words, step_words, still_fails, target_kinds
 from harness.workload import plan_workload

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from checkers import HistoryError, check_history, load_history
+from harness.commands import Subparsers
 from harness.present.junit import RunFacts, run_facts, run_junit
 from harness.present.summary import format_summary
 from harness.results import Results, ResultsUnreadable
@@ -26,7 +26,7 @@ RESULTS_FILE = "results.json"
 UNREADABLE = 2
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "check",
         help="check a stored history for anomalies",
@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         help="also write the verdict as JUnit XML (one test case per checker) for CI",
     )
-    parser.set_defaults(func=run)
+    return parser
 
 
 def _count(text: str) -> int:
@@ -63,7 +63,7 @@ def _count(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     path: Path = args.path
     try:
         history = load_history(path)

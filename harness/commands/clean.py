@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.commands import Subparsers
+
 if TYPE_CHECKING:
     import docker
 
@@ -141,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "clean",
         help="remove Docker containers and networks left by runs that died",
@@ -154,4 +156,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--all", action="store_true", help="also remove runs whose harness still runs"
     )
     parser.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    parser.set_defaults(func=main)
+    return parser

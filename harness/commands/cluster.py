@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.commands import Subparsers
 from harness.system_flags import FlagError, add_shortcut_flags, given_options
 from splitbrain.names import node_names
 from systems import registry
 from systems.seam import Accounts, SystemConfigError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     cluster = subparsers.add_parser("cluster", help="run a system's cluster locally")
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
     up = actions.add_parser(
@@ -44,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--users", type=int, default=3, help="users to provision (u1..uN)")
     up.add_argument("--seed", type=int, default=1, help="seed of the provisioning")
     up.add_argument("--dir", type=Path, help="folder for keys, data and logs")
-    up.set_defaults(func=cluster_up)
+    return cluster
 
 
 def accounts_for(n_users: int) -> Accounts:
@@ -65,6 +66,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemConfigError(f"--system-opt {item!r}: write it as NAME=VALUE")
         options[name.strip()] = value
     return {**options, **given_options(args, args.system)}
+
+
+def main(args: argparse.Namespace) -> int:
+    """``cluster up`` is the one action so far."""
+    return cluster_up(args)
 
 
 def cluster_up(args: argparse.Namespace) -> int:

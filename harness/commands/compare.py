@@ -18,10 +18,10 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from harness.commands import Subparsers
 from harness.commands.run import config_values
 from harness.config import ConfigError, add_arguments, from_mapping
 from harness.present.comparison import (
@@ -52,7 +52,7 @@ class Plan:
     latency: bool
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compare",
         help="show several runs side by side (availability against anomalies)",
@@ -96,7 +96,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         help="also write one self-contained HTML page with the runs side by side (and timelines)",
     )
-    parser.set_defaults(func=main)
+    return parser
 
 
 def load_run(run: Path) -> RunRecord:

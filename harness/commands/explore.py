@@ -20,8 +20,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from harness.commands import Subparsers
 from harness.commands.run import config_values
 from harness.config import ConfigError, RunConfig, add_arguments, from_mapping
 from harness.explore import (
@@ -38,7 +38,7 @@ from harness.system_flags import add_shortcut_flags
 from systems import registry
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "explore",
         help="many seeded runs within a budget; keeps every failing run",
@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--replay", default=None, help=argparse.SUPPRESS)
     add_arguments(p)
     add_shortcut_flags(p)
-    p.set_defaults(func=main)
+    return p
 
 
 def main(args: argparse.Namespace) -> int:

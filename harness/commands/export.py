@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.jepsen_edn import op_to_edn
+from harness.commands import Subparsers
 from harness.jepsen_queue import consumer_base, queue_lines
 from harness.runstore import write_bytes
 from harness.stored_run import RunUnreadable, locate
@@ -22,7 +23,7 @@ from harness.stored_run import RunUnreadable, locate
 FORMATS = ("jepsen-edn", "jepsen-queue")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
         help="write a history as Jepsen EDN (op maps, or the kafka/queue shape)",
@@ -37,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write here instead of standard output"
     )
-    parser.set_defaults(func=main)
+    return parser
 
 
 def export_lines(ops: list[dict[str, Any]], fmt: str) -> Iterator[str]:

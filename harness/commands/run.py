@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.commands import Subparsers
 from harness.config import ConfigError, add_arguments, from_mapping, load_toml
 from harness.system_flags import add_shortcut_flags, given_options
 from splitbrain.errors import SplitbrainError
@@ -19,7 +20,7 @@ from systems import registry
 from systems.seam import SystemConfigError
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "run",
         add_help=False,
@@ -46,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
     )
     add_arguments(p)
     add_shortcut_flags(p)
-    p.set_defaults(func=main, parser=p)
+    p.set_defaults(parser=p)
+    return p
 
 
 def replay_values(run_dir: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from checkers import ANOMALIES
+from harness.commands import Subparsers
 from harness.commands.run import replay_values
 from harness.config import ConfigError, RunConfig, from_mapping
 from harness.results import Results, ResultsUnreadable
@@ -38,7 +39,7 @@ BAD_INPUT = 2
 NOT_REPRODUCED = 1
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "shrink",
         help="shrink a failed run's fault schedule to the fewest faults that still break it",
@@ -77,7 +78,7 @@ def add_parser(subparsers: Any) -> None:
         help="root of the attempts' run directories, each under OUT/<name>-shrink/ "
         "(default: the stored run's out setting)",
     )
-    p.set_defaults(func=main)
+    return p
 
 
 def _positive(text: str) -> int:

@@ -28,10 +28,11 @@ from pathlib import Path
 from types import TracebackType
 
 from nemesis.lazyfs.fs import FSNAME_PREFIX, INSTALL_HINT
+from splitbrain.errors import SplitbrainError
 from splitbrain.processes import die_with_parent
 
 
-class LazyFSError(RuntimeError):
+class LazyFSError(SplitbrainError, RuntimeError):
     """The lazy filesystem could not be mounted, controlled or unmounted; the message says why."""
 
 
