@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from harness.counts import OpCounts
 from harness.workload import OfflineWindow, PlannedSend, history_id
 from splitbrain.messages import digest
 from systems.seam import (
@@ -46,15 +47,6 @@ class ProcessIds:
 
 
 @dataclass
-class DriverCounts:
-    ok: int = 0
-    fail: int = 0
-    info: int = 0
-    delivered: int = 0
-    connects: int = 0
-
-
-@dataclass
 class DriverSettings:
     client: ClientSettings = field(default_factory=ClientSettings)
     retries_after_info: int = 2
@@ -72,7 +64,7 @@ class ClientDriver:
     process_ids: ProcessIds
     settings: DriverSettings
     rng: random.Random
-    counts: DriverCounts = field(default_factory=DriverCounts)
+    counts: OpCounts = field(default_factory=OpCounts)
 
     def __post_init__(self) -> None:
         self.process = self.process_ids.next()
@@ -151,7 +143,7 @@ class ClientDriver:
         if seq is not None:
             value["seq"] = seq
         self.record(process, outcome, "send", value, node=node, error=error)
-        setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+        self.counts.ended(outcome)
         return outcome
 
     async def _send_once(self, planned: PlannedSend) -> str:

@@ -16,7 +16,6 @@ import dataclasses
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from checkers.history import parse_history
 from harness import confidentiality
 from harness.backends.base import ClusterSpec
 from harness.config import ConfigError, RunConfig
+from harness.counts import FaultsInEffect, OpCounts
 from harness.driver import ClientDriver, DriverSettings, ProcessIds
 from harness.present.history_summary import availability_stats
 from harness.present.report import ReportError, render_report
@@ -38,7 +38,6 @@ from harness.results import Results
 from harness.run_description import describe_run
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
-from nemesis.faults import FAULT_KINDS
 from nemesis.interface import Capabilities as NemesisCapabilities
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
@@ -55,39 +54,6 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return self.results.exit_code
-
-
-@dataclass
-class LiveCounts:
-    """What the progress line shows; updated as operations are recorded."""
-
-    ok: int = 0
-    fail: int = 0
-    info: int = 0
-    delivered: int = 0
-    open_faults: Counter[str] = dataclasses.field(default_factory=Counter)
-
-    @property
-    def fault(self) -> str:
-        """The faults in effect now, e.g. ``partition+latency``, or ``none``."""
-        return "+".join(sorted(self.open_faults.elements())) or "none"
-
-    def observe(self, op: dict[str, Any]) -> None:
-        f, kind = op["f"], op["type"]
-        if f == "send" and kind in ("ok", "fail", "info"):
-            setattr(self, kind, getattr(self, kind) + 1)
-        elif f == "deliver":
-            self.delivered += 1
-        elif op["process"] == "nemesis" and kind == "invoke":
-            if f in FAULT_KINDS:
-                self.open_faults[f] += 1
-            else:
-                undone = [k for k in FAULT_KINDS.values() if k.undo_f == f]
-                for fault in undone:
-                    if self.open_faults[fault.name]:
-                        self.open_faults[fault.name] -= 1
-                        break
-                self.open_faults += Counter()  # drops kinds that reached 0
 
 
 class RunError(SplitbrainError, RuntimeError):
@@ -220,17 +186,26 @@ async def wait_healthy(cluster: Any, timeout: float) -> bool:
 
 
 class Progress:
-    """Prints one line every few seconds while the run goes on (long work shows progress)."""
+    """Prints one line every few seconds while the run goes on (long work shows progress), and
+    the same line at its end: the drivers' counts added up, and the faults in effect."""
 
-    def __init__(self, counts: LiveCounts, total: float, out: TextIO, every: float = 5.0) -> None:
-        self.counts, self.total, self.out, self.every = counts, total, out, every
+    def __init__(
+        self,
+        drivers: list[ClientDriver],
+        faults: FaultsInEffect,
+        total: float,
+        out: TextIO,
+        every: float = 5.0,
+    ) -> None:
+        self.drivers, self.faults = drivers, faults
+        self.total, self.out, self.every = total, out, every
         self.phase = "run"
 
     def line(self, elapsed: float) -> str:
-        c = self.counts
+        c = OpCounts.total(d.counts for d in self.drivers)
         return (
             f"[{elapsed:5.1f}s/{self.total:.0f}s {self.phase}] sends ok {c.ok} fail {c.fail} "
-            f"info {c.info} | delivered {c.delivered} | fault: {c.fault}"
+            f"info {c.info} | delivered {c.delivered} | fault: {self.faults.words}"
         )
 
     async def run(self, start: float) -> None:
@@ -299,11 +274,11 @@ async def _drive(
     recorder: Recorder,
     out: TextIO,
 ) -> None:
-    counts = LiveCounts()
+    faults = FaultsInEffect()
 
     def record(process: int | str, type: str, f: str, value: Any, **extra: Any) -> dict[str, Any]:
         op = recorder.record(process, type, f, value, **extra)
-        counts.observe(op)
+        faults.observe(op)
         return op
 
     settings = DriverSettings(
@@ -325,7 +300,7 @@ async def _drive(
     ]
     nemesis = Nemesis(cluster, cluster.proxies, record, partition_mode=config.partition_mode)
     loop = asyncio.get_running_loop()
-    progress = Progress(counts, config.time_limit, out)
+    progress = Progress(drivers, faults, config.time_limit, out)
     start = loop.time()
     deadline = start + config.time_limit
     sends, offline = plan.sends_by_user(), plan.offline_by_user()

@@ -42,19 +42,19 @@ def test_a_clean_run_is_judged_once_with_one_availability_figure(tmp_path: Path)
 
 
 def test_the_progress_line_names_every_fault_in_effect() -> None:
-    from harness.run import LiveCounts
+    from harness.counts import FaultsInEffect
 
-    counts = LiveCounts()
+    counts = FaultsInEffect()
 
     def nemesis(f: str) -> None:
         counts.observe({"process": "nemesis", "type": "invoke", "f": f, "value": None})
 
     nemesis("partition")
     nemesis("latency")
-    assert counts.fault == "latency+partition"
+    assert counts.words == "latency+partition"
     nemesis("kill")
     nemesis("heal")
-    assert counts.fault == "kill+latency"
+    assert counts.words == "kill+latency"
     nemesis("restart")
     nemesis("clear-latency")
-    assert counts.fault == "none"
+    assert counts.words == "none"

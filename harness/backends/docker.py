@@ -45,7 +45,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
-from harness.backends.base import ClusterSpec, primary_of, write_launch_files
+from harness.backends.base import ClusterSpec, NodeStatuses, plan_links, write_launch_files
 from harness.backends.docker_images import NodeImage, ensure_node_image, ensure_toxiproxy_image
 from nemesis.interface import proxy_name
 from nemesis.proxies import ProxyControl
@@ -82,23 +82,22 @@ class ProxyRoute:
 
 
 def plan_routes(spec: ClusterSpec) -> list[ProxyRoute]:
-    """Every proxy of the run: one per directed node link, one per (client group, node)."""
+    """The proxy of every link of :func:`~harness.backends.base.plan_links`, at a fixed port of
+    the toxiproxy container: ``n_i -> n_j`` at ``PEER_PORT_BASE + 100*i + j``, ``c_k -> n_j``
+    at ``CLIENT_PORT_BASE + 100*k + j`` (published on the host)."""
     if len(spec.nodes) > 99 or spec.client_groups > 99:
         raise DockerBackendError("the docker backend runs at most 99 nodes and 99 client groups")
-    system = spec.system
+    node_at = {node: j for j, node in enumerate(spec.nodes)}
+    group_at = {group: k for k, group in enumerate(spec.client_group_names)}
     routes: list[ProxyRoute] = []
-    if system.peer_port is not None:
-        peer = container_port(spec, system.peer_port)
-        for i, src in enumerate(spec.nodes):
-            for j, dst in enumerate(spec.nodes):
-                if src != dst:
-                    port = PEER_PORT_BASE + 100 * i + j
-                    routes.append(ProxyRoute(proxy_name(src, dst), port, f"{dst}:{peer}", False))
-    client = container_port(spec, system.client_port)
-    for k, group in enumerate(spec.client_group_names):
-        for j, dst in enumerate(spec.nodes):
-            port = CLIENT_PORT_BASE + 100 * k + j
-            routes.append(ProxyRoute(proxy_name(group, dst), port, f"{dst}:{client}", True))
+    for link in plan_links(spec):
+        j = node_at[link.dst]
+        if link.from_clients:
+            listen = CLIENT_PORT_BASE + 100 * group_at[link.src] + j
+        else:
+            listen = PEER_PORT_BASE + 100 * node_at[link.src] + j
+        upstream = f"{link.dst}:{container_port(spec, link.port)}"
+        routes.append(ProxyRoute(link.name, listen, upstream, link.from_clients))
     return routes
 
 
@@ -179,7 +178,7 @@ def connect() -> docker.DockerClient:
 
 
 @dataclass
-class DockerCluster:
+class DockerCluster(NodeStatuses):
     """A running cluster on Docker; satisfies ``harness.backends.base.Cluster``.
 
     Use it as a context manager, or call ``stop()`` in a ``finally``: it removes this run's
@@ -218,14 +217,6 @@ class DockerCluster:
             self._proxies = ProxyControl(self._toxiproxy_url)
         return self._proxies
 
-    @property
-    def nodes(self) -> tuple[str, ...]:
-        return self.spec.nodes
-
-    @property
-    def client_groups(self) -> tuple[str, ...]:
-        return self.spec.client_group_names
-
     def client_endpoints(self, group: str) -> dict[str, str]:
         """Node -> ``127.0.0.1:PORT`` of the group's proxy (same form as the local backend)."""
         if group not in self.spec.client_group_names:
@@ -235,18 +226,6 @@ class DockerCluster:
     def status_address(self, node: str) -> tuple[str, int]:
         self._node(node)
         return "127.0.0.1", self._status_ports[node]
-
-    def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        """The node's status, or None when it does not answer within ``timeout`` seconds."""
-        host, port = self.status_address(node)
-        return self.spec.system.status(host, port, timeout)
-
-    def statuses(self, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
-        return {node: self.status(node, timeout) for node in self.nodes}
-
-    def primary(self) -> str | None:
-        """The primary the system names from the nodes that answer; None if none does."""
-        return primary_of(self.spec.system, self.statuses())
 
     def kill(self, node: str) -> None:
         """SIGKILL the node (``docker kill``) and return once it has exited; its data and logs

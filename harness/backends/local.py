@@ -17,10 +17,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from harness.backends.base import ClusterSpec, primary_of, write_launch_files
-from nemesis.interface import proxy_name
+from harness.backends.base import ClusterSpec, NodeStatuses, plan_links, write_launch_files
 from nemesis.power import LazyDisks
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import ToxiproxyServer
@@ -42,7 +40,7 @@ class LocalNode:
 
 
 @dataclass
-class LocalCluster:
+class LocalCluster(NodeStatuses):
     """A running local cluster; satisfies harness.backends.base.Cluster and nemesis's Target."""
 
     spec: ClusterSpec
@@ -69,14 +67,6 @@ class LocalCluster:
         self.disks.lose_unsynced(node)
 
     @property
-    def nodes(self) -> tuple[str, ...]:
-        return self.spec.nodes
-
-    @property
-    def client_groups(self) -> tuple[str, ...]:
-        return self.spec.client_group_names
-
-    @property
     def toxiproxy_url(self) -> str:
         return self.toxiproxy.url
 
@@ -85,17 +75,6 @@ class LocalCluster:
 
     def status_address(self, node: str) -> tuple[str, int]:
         return HOST, self.nodes_by_name[node].ports[self.spec.system.status_port]
-
-    def status(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        host, port = self.status_address(node)
-        return self.spec.system.status(host, port, timeout)
-
-    def statuses(self, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
-        return {node: self.status(node, timeout) for node in self.nodes}
-
-    def primary(self) -> str | None:
-        """The primary the system names from the nodes that answer (None if none does)."""
-        return primary_of(self.spec.system, self.statuses(timeout=0.5))
 
     def _spawn(self, node: LocalNode) -> None:
         log = open(node.log, "ab")  # noqa: SIM115 (the child holds it)
@@ -202,22 +181,11 @@ def start_local(spec: ClusterSpec) -> LocalCluster:
         free = itertools.count(free_port_block(len(spec.nodes) * len(system.port_names)))
         ports = {node: {name: next(free) for name in system.port_names} for node in spec.nodes}
         peer_addr: dict[str, dict[str, str]] = {node: {} for node in spec.nodes}
-        if system.peer_port is not None:
-            for src in spec.nodes:
-                for dst in spec.nodes:
-                    if src != dst:
-                        upstream = f"{HOST}:{ports[dst][system.peer_port]}"
-                        peer_addr[src][dst] = proxies.create(
-                            proxy_name(src, dst), f"{HOST}:0", upstream
-                        )
-        client_upstream = {n: f"{HOST}:{ports[n][system.client_port]}" for n in spec.nodes}
-        client_addresses = {
-            group: {
-                node: proxies.create(proxy_name(group, node), f"{HOST}:0", client_upstream[node])
-                for node in spec.nodes
-            }
-            for group in spec.client_group_names
-        }
+        client_addresses: dict[str, dict[str, str]] = {g: {} for g in spec.client_group_names}
+        for link in plan_links(spec):
+            upstream = f"{HOST}:{ports[link.dst][link.port]}"
+            dialled = proxies.create(link.name, f"{HOST}:0", upstream)
+            (client_addresses if link.from_clients else peer_addr)[link.src][link.dst] = dialled
         nodes: dict[str, LocalNode] = {}
         for node in spec.nodes:
             data_dir = disks.mount(node) if disks is not None else spec.data_dir(node)
