@@ -57,7 +57,7 @@ class FaultsInEffect:
     def observe(self, op: Mapping[str, Any]) -> None:
         if op.get("process") != "nemesis" or op.get("type") != "invoke":
             return
-        f = op.get("f")
+        f = str(op.get("f"))
         if f in FAULT_KINDS:
             self.open[f] += 1
             return

@@ -222,13 +222,16 @@ async def _caught_up(
     new; returns whether that happened before ``end`` and, if not, who lagged."""
     loop = asyncio.get_running_loop()
     laggards: list[str] = []
+    problems: list[str] = []
     while loop.time() < end:
         before = sum(d.counts.delivered for d in drivers)
         remaining = max(1.0, end - loop.time())
         synced = await asyncio.gather(*(d.sync(remaining, node=node) for d in drivers))
         await asyncio.sleep(1.0)
         after = sum(d.counts.delivered for d in drivers)
-        laggards = [d for d, ok in zip(drivers, synced, strict=True) if not ok]
+        lagging = [d for d, ok in zip(drivers, synced, strict=True) if not ok]
+        laggards = [d.user for d in lagging]
+        problems = [f"{d.user} ({d.sync_problem})" for d in lagging]
         if not laggards and after == before:
             return True, ""
     where = f" from {node}" if node else ""
@@ -238,7 +241,7 @@ async def _caught_up(
             f"no quiet round{where} before the drain timeout (no time left, or "
             "deliveries kept arriving)",
         )
-    named = "; ".join(f"{d.user} ({d.sync_problem})" for d in laggards[:5])
+    named = "; ".join(problems[:5])
     return False, f"{len(laggards)} client(s) could not catch up{where}: {named}"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config import SETTINGS, ConfigError, RunConfig
+from splitbrain.numbers import int_or
 from systems import registry
 
 
@@ -91,16 +92,18 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 def delivery_figures(ops: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Send-to-deliver latency (from a send's first invoke to each recipient's first sight of
     it) at p50 and p99 in ms, and throughput: acked sends and deliveries per second of the run."""
-    invoked: dict[str, int] = {}
-    seen: set[tuple[str, str]] = set()
+    invoked: dict[Any, int] = {}
+    seen: set[tuple[Any, Any]] = set()
     latencies: list[float] = []
     acked = delivered = 0
-    first = last = None
+    first: int | None = None
+    last: int | None = None
     for op in ops:
-        time = op.get("time")
-        if isinstance(time, int):
-            first = time if first is None else first
-            last = time
+        time = int_or(op.get("time"), None)
+        if time is None:
+            continue
+        first = time if first is None else first
+        last = time
         f, kind, value = op.get("f"), op.get("type"), op.get("value") or {}
         if f == "send" and kind == "invoke":
             invoked.setdefault(value.get("id"), time)
@@ -112,7 +115,7 @@ def delivery_figures(ops: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 seen.add(key)
                 delivered += 1
                 latencies.append((time - invoked[value["id"]]) / 1e6)
-    seconds = (last - first) / 1e9 if first is not None and last != first else None
+    seconds = (last - first) / 1e9 if first is not None and last is not None else None
     return {
         "deliver_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99)},
         "acked_per_s": acked / seconds if seconds else None,

@@ -92,6 +92,8 @@ class ApReplica:
         if isinstance(event, LinkState):
             return [SendPeer(event.peer, Pull(self.have()))] if event.up else []
         if isinstance(event, Submit):
+            if not isinstance(event.origin, ClientOrigin):  # no node forwards in AP mode
+                return [Note(f"{self.name}: ignored a forwarded submit in AP mode")]
             return self._submit(event.origin, event.request)
         m = event.msg
         if isinstance(m, Pull):

@@ -137,7 +137,7 @@ class ChatClient:
         self._boxes: dict[str, Box] = {}
         self._nonces = crypto.Nonces()
         self._recipients: dict[str, list[str]] = {}
-        self._ws: ClientConnection | None = None
+        self._ws: Link | None = None
         self._node: str | None = None
         self._watcher: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
@@ -193,7 +193,7 @@ class ChatClient:
 
     async def _connect_one(self, name: str) -> str:
         url = self.urls[name].rstrip("/") + "/client"
-        ws = await connect(
+        ws: Link = await connect(  # type: ignore[assignment]  # create_connection=Link
             url,
             open_timeout=self.connect_timeout,
             ping_interval=self.heartbeat,
@@ -425,7 +425,7 @@ class Link(ClientConnection):
         if on_message is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)
         elif event.fin and event.opcode is not Opcode.CONT:
-            on_message(event.data)
+            on_message(bytes(event.data))
         else:
             self.transport.abort()
 

@@ -327,7 +327,7 @@ class Gateway:
             ]
         session.user, session.have = user, frozenset(have)
         self.by_user.setdefault(user, set()).add(session.sid)
-        welcome = {"t": "welcome", "node": self.node, "user": user}
+        welcome: dict[str, Any] = {"t": "welcome", "node": self.node, "user": user}
         out: list = [Log("info", f"session {session.sid}: {user} authenticated")]
         if frame.get("batch") is True:
             welcome["batch"] = True

@@ -261,7 +261,7 @@ class Outbox:
             and isinstance(self.queue[0], str)
             and size + len(self.queue[0]) <= JOIN_CHARS
         ):
-            parts.append(self.queue.popleft())
+            parts.append(self.queue.popleft())  # type: ignore[arg-type]  # a str: checked above
             size += len(parts[-1])
         return ("[" + ",".join(parts) + "]" if len(parts) > 1 else first), size
 
@@ -403,9 +403,9 @@ class NodeServer:
         held, self.held = self.held, []
         to_peers: dict[Outbox, list[bytes]] = {}
         for outbox, item in held:
-            if isinstance(item, bytes):
+            if isinstance(item, bytes) and outbox is not None:
                 to_peers.setdefault(outbox, []).append(item)
-            elif outbox is not None:
+            elif outbox is not None and not isinstance(item, Closing):
                 outbox.put(item)
             elif isinstance(item, Closing):
                 asyncio.get_running_loop().create_task(

@@ -14,6 +14,7 @@ batch as strictly as a lone one, and takes a frame whole or not at all.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import orjson
@@ -118,7 +119,8 @@ class Fields:
     """One decoded JSON object, read field by field with exact types; unknown fields refused."""
 
     def __init__(self, obj: dict[str, Any], where: str) -> None:
-        self.obj, self.where, self.read = obj, where, set()
+        self.obj, self.where = obj, where
+        self.read: set[str] = set()
 
     def get(self, name: str, default: Any = ...) -> Any:
         if name not in self.obj:
@@ -137,7 +139,7 @@ class Fields:
             raise Malformed(f"{self.where}.{name} must be true or false")
         return value
 
-    def str(self, name: str, limit: int = MAX_NAME, default: Any = ...) -> str:
+    def str(self, name: str, limit: builtins.int = MAX_NAME, default: Any = ...) -> builtins.str:
         return text(self.get(name, default), f"{self.where}.{name}", limit)
 
     def done(self) -> None:

@@ -498,7 +498,7 @@ def remove_run(
     is already there). Never raises: problems go to stderr with the command that finishes the job.
     """
     removed: list[str] = []
-    label = {"label": f"{LABEL_RUN}={run_id}"}
+    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_RUN}={run_id}"}
     try:
         for container in client.containers.list(all=True, filters=label):
             if logs_dir is not None:

@@ -56,19 +56,19 @@ def find_leftovers(client: docker.DockerClient) -> list[RunLeftovers]:
     """Every run with a container or network labelled ``splitbrain.run``, sorted by run id."""
     from harness.backends.docker import LABEL_RUN
 
-    label = {"label": LABEL_RUN}
+    label: dict[str, str | list[str] | bool] = {"label": LABEL_RUN}
     labels: dict[str, dict[str, str]] = {}
     containers: dict[str, list[str]] = {}
     networks: dict[str, list[str]] = {}
     for container in client.containers.list(all=True, filters=label):
         run = container.labels[LABEL_RUN]
         labels.setdefault(run, container.labels)
-        containers.setdefault(run, []).append(container.name)
+        containers.setdefault(run, []).append(str(container.name))
     for network in client.networks.list(filters=label):
         run_labels = network.attrs.get("Labels") or {}
         run = run_labels[LABEL_RUN]
         labels.setdefault(run, run_labels)
-        networks.setdefault(run, []).append(network.name)
+        networks.setdefault(run, []).append(str(network.name))
     found = []
     for run in sorted(labels):
         state, why = harness_state(labels[run])

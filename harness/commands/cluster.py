@@ -108,11 +108,11 @@ def cluster_up(args: argparse.Namespace) -> int:
         print("press Ctrl-C to stop every node", flush=True)
         reported: set[str] = set()
         while not stop:
-            for name, node in cluster.nodes_by_name.items():
-                proc = node.process
+            for name, local in cluster.nodes_by_name.items():
+                proc = local.process
                 if proc is not None and proc.poll() is not None and name not in reported:
                     reported.add(name)
-                    print(f"node {name} exited with {proc.returncode}; see {node.log}",
+                    print(f"node {name} exited with {proc.returncode}; see {local.log}",
                           file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(0.3)
     except KeyboardInterrupt:

@@ -180,8 +180,8 @@ def junit_xml(runs: Sequence[tuple[Results | Mapping[str, Any], RunFacts]]) -> b
     for element in root.iter():
         if element.text:
             element.text = xml_safe(element.text)
-        for key, value in element.attrib.items():
-            element.set(key, xml_safe(value))
+        for name, text in element.attrib.items():
+            element.set(name, xml_safe(text))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
