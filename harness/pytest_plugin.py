@@ -42,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a system option for every run (e.g. bug=unordered-backlog)",
+        help="a system option for every run (see `splitbrain run --system NAME --help`)",
     )
 
 

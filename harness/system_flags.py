@@ -68,7 +68,7 @@ def given_options(args: argparse.Namespace, system: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VaryFlag:
-    """A system's vary flag as given: ``compare --modes cp,ap``."""
+    """A system's vary flag as given, with the values it was given."""
 
     system: str
     shortcut: Shortcut
@@ -112,5 +112,6 @@ def varies_given(args: argparse.Namespace) -> list[VaryFlag]:
 
 
 def vary_examples() -> str:
-    """``--modes cp,ap, --e2e on,off``: the systems' vary flags, for a message."""
+    """The systems' vary flags with their example values (``--FLAG V1,V2, ...``), for a
+    message."""
     return ", ".join(dict.fromkeys(f"{s.vary_flag} {s.vary_metavar}" for _, s in vary_flags()))

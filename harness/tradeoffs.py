@@ -1,8 +1,8 @@
 """Comparisons as run plans, and the figures of a latency trade-off.
 
 ``compare --vary NAME=V1,V2`` runs the same seed (so the same workload and fault schedule) once
-per value of one setting or system option; a system's vary flags (the reference system's
-``--modes cp,ap`` and ``--e2e on,off``) are that too. Pure: which configurations to run and how
+per value of one setting or system option; the vary flags systems declare for their options
+are that too. Pure: which configurations to run and how
 each column is labelled (:func:`vary_variants`), and the send-to-deliver figures of a history
 (:func:`delivery_figures`). :mod:`harness.commands.compare` runs them and prints the table.
 """

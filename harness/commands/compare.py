@@ -2,7 +2,7 @@
 ``splitbrain compare --vary NAME=V1,V2[,...] [--latency] [run flags]``.
 
 Runs side by side (CP against AP, ``sync_interval=2m`` against ``always``): with ``--vary`` (or
-a system's own vary flag, such as the reference system's ``--modes cp,ap``) it first makes one
+a vary flag a system declares for one of its options) it first makes one
 run per value with the same seed, workload and schedule, labelled by the value.
 
 Reads each run's test.json and results.json (checking the history when results.json is missing)

@@ -180,7 +180,7 @@ def comparison_rows(runs: Sequence[RunRecord]) -> list[tuple[str, list[str]]]:
     latency = [r.figures.get("latency_ms") or {} for r in runs]
     row("latency p50 ms", [_ms(x.get("p50")) for x in latency])
     row("latency p99 ms", [_ms(x.get("p99")) for x in latency])
-    if any("deliver_ms" in r.figures for r in runs):  # compare --e2e: send to deliver
+    if any("deliver_ms" in r.figures for r in runs):  # compare --latency: send to deliver
         deliver = [r.figures.get("deliver_ms") or {} for r in runs]
         row("deliver p50 ms", [_ms(x.get("p50")) for x in deliver])
         row("deliver p99 ms", [_ms(x.get("p99")) for x in deliver])
