@@ -25,7 +25,7 @@ from nemesis.profiles import DEFAULT_PROFILE, PROFILES
 from splitbrain.errors import SplitbrainError
 from splitbrain.names import client_group_names, node_names
 from systems import registry
-from systems.seam import SystemConfigError, resolve_options
+from systems.seam import SystemConfigError, resolve_options, show_value
 
 BACKENDS = ("local", "docker")
 NEMESIS_KINDS = tuple(KINDS)
@@ -138,15 +138,11 @@ def _options(value: Any) -> tuple[tuple[str, Any], ...]:
 
 def _text(value: Any) -> str:
     """A value as the command line writes it (the parsers above read it back)."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if value is None:
-        return "none"
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value) or "none"
-    return str(value)
+    return show_value(value)
 
 
 @dataclass(frozen=True)

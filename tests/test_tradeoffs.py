@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import cli
-from harness.config import RunConfig, from_mapping, parse_sizes
+from harness.config import ConfigError, RunConfig, from_mapping, parse_sizes
 from harness.run import make_schedule
 from harness.tradeoffs import delivery_figures, vary_variants
 from harness.workload import plan_workload
@@ -92,3 +92,29 @@ def test_the_comparison_shows_send_to_deliver_figures_when_runs_have_them() -> N
     rows = dict(comparison_rows(runs))
     assert rows["deliver p50 ms"] == ["7.5", "n/a"] and rows["acked sends/s"] == ["14.0", "n/a"]
     assert "deliver p50 ms" not in dict(comparison_rows(runs[1:]))
+
+
+def test_vary_takes_a_system_option_of_any_system() -> None:
+    base = from_mapping({"system": "nats", "seed": 4, "nemesis": "kill", "time_limit": 12})
+    lazy, eager = vary_variants(base, "sync_interval", ("2m", "always"))
+    assert (lazy.label, eager.label) == ("2m", "always")
+    assert [v.config.system_settings()["sync_interval"] for v in (lazy, eager)] == ["2m", "always"]
+    assert plan_workload(lazy.config) == plan_workload(eager.config)
+    assert make_schedule(lazy.config) == make_schedule(eager.config)
+
+
+def test_vary_takes_a_run_setting_and_names_what_it_can_vary() -> None:
+    slow, fast = vary_variants(RunConfig(), "rate", ("10", "50"))
+    assert (slow.config.rate, fast.config.rate) == (10.0, 50.0)
+    with pytest.raises(ConfigError, match=r"flavour: not a setting nor an option.*sync_interval"):
+        vary_variants(from_mapping({"system": "nats"}), "flavour", ("a", "b"))
+
+
+def test_a_systems_vary_flag_is_refused_for_another_system(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["compare", "--modes", "cp,ap", "--system", "nats"]) == 2
+    err = capsys.readouterr().err
+    assert "--modes is system reference's" in err and "--vary NAME=V1,V2" in err
+    assert cli.main(["run", "--system", "nats", "--mode", "ap"]) == 2
+    assert "--mode is system reference's flag for its option mode" in capsys.readouterr().err
