@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import orjson
 
+from harness.results import Results
 from nemesis.faults import FAULT_KINDS, UNDO_FS, kinds_ended_by
 from splitbrain.numbers import int_or, is_int
 
@@ -619,27 +620,17 @@ def _cited_in(value: Any, key: str, out: set[int]) -> None:
         out.add(value)
 
 
-def examples_of(results: Mapping[str, Any], name: str) -> list[Any]:
-    """The examples results.json gives for anomaly ``name`` (a single one becomes a list)."""
-    anomalies = results.get("anomalies")
-    found = anomalies.get(name) if isinstance(anomalies, Mapping) else None
-    if isinstance(found, list):
-        return found
-    return [] if found is None else [found]
-
-
-def cited_indexes(results: Mapping[str, Any]) -> dict[int, tuple[str, ...]]:
+def cited_indexes(results: Results | Mapping[str, Any]) -> dict[int, tuple[str, ...]]:
     """History indexes the results' examples cite, each with the anomaly names citing it.
 
     An index is any int under a key containing ``index``/``indices`` (or ``line``/``lines``),
     at any depth of an example.
     """
     cited: dict[int, list[str]] = {}
-    anomalies = results.get("anomalies")
-    names = list(anomalies) if isinstance(anomalies, Mapping) else []
-    for name in names:
+    judged = Results.of(results)
+    for name in judged.anomalies:
         found: set[int] = set()
-        for example in examples_of(results, name):
+        for example in judged.examples(name):
             _cited_in(example, "", found)
         for index in found:
             cited.setdefault(index, []).append(str(name))
