@@ -370,7 +370,12 @@ class RunConfig:
     def changed(self, **values: Any) -> RunConfig:
         """This config with some settings changed (validated; the system's shortcut options,
         e.g. the reference system's, may be given by name too)."""
-        return from_mapping({**self.to_json(), **values})
+        data = self.to_json()
+        options = dict(data["system_options"])
+        for name in shortcut_options(str(values.get("system", self.system))):
+            if name in values and name not in SETTINGS:
+                options[name] = values.pop(name)
+        return from_mapping({**data, "system_options": options, **values})
 
     def system_settings(self) -> dict[str, Any]:
         """Every option of the chosen system with its value (given or default)."""

@@ -176,3 +176,9 @@ def test_a_fault_the_system_does_not_offer_is_refused_by_name() -> None:
     assert all(s.params.get("shape") != "primary-alone" for s in everything.steps)
     by_profile = make_schedule(from_mapping({}), external)
     assert by_profile.steps and {s.kind for s in by_profile.steps} <= {"partition", "latency"}
+
+
+def test_changed_takes_a_shortcut_option_by_name_and_the_change_wins() -> None:
+    ap = RunConfig().changed(mode="ap")
+    assert ap.system_settings()["mode"] == "ap"
+    assert ap.changed(mode="cp").system_settings()["mode"] == "cp"
