@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import io
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -69,8 +70,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--anomaly",
         metavar="NAME,...",
-        help=f"the anomaly kinds that count as the failure, from {','.join(ANOMALIES)} "
-        "(default: those the original run found)",
+        help=f"the anomaly kinds that count as the failure, from {','.join(ANOMALIES)} or any "
+        "the original run found (default: those it found)",
     )
     p.add_argument(
         "--out",
@@ -101,13 +102,15 @@ class Original:
     kinds: tuple[str, ...]
 
 
-def parse_anomalies(text: str | None) -> tuple[str, ...]:
-    """``--anomaly lost,seq-conflict`` as names; raises ConfigError on a name not in ANOMALIES."""
+def parse_anomalies(text: str | None, found: Collection[str] = ()) -> tuple[str, ...]:
+    """``--anomaly lost,seq-conflict`` as names; ConfigError on a name that is neither one the
+    checkers know nor one ``found`` in the original run (a run-level finding, say)."""
     names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
-    bad = [n for n in names if n not in ANOMALIES]
+    known = list(dict.fromkeys([*ANOMALIES, *found]))
+    bad = [n for n in names if n not in known]
     if bad:
         raise ConfigError(
-            f"--anomaly: unknown anomaly {', '.join(bad)}; use any of {', '.join(ANOMALIES)}"
+            f"--anomaly: unknown anomaly {', '.join(bad)}; use any of {', '.join(known)}"
         )
     return names
 
@@ -123,7 +126,8 @@ def load_original(run_dir: Path, wanted: tuple[str, ...] = ()) -> Original:
         schedule = load_schedule(test_json)
     except ValueError as exc:
         raise ConfigError(f"{test_json}: no usable fault schedule ({exc})") from None
-    kinds = target_kinds(_original_counts(run_dir), wanted)
+    counts = _original_counts(run_dir)
+    kinds = target_kinds(counts, parse_anomalies(",".join(wanted), counts))
     if not kinds:
         raise ConfigError(
             f"{run_dir}: the run found no anomaly, so there is no failure to shrink; give "
@@ -323,7 +327,8 @@ def shrink(original: Original, out_root: Path, max_runs: int, tries: int, stream
 
 def main(args: argparse.Namespace) -> int:
     try:
-        original = load_original(args.run_dir, parse_anomalies(args.anomaly))
+        wanted = tuple(n.strip() for n in (args.anomaly or "").split(",") if n.strip())
+        original = load_original(args.run_dir, wanted)
     except ConfigError as exc:
         print(f"splitbrain shrink: {exc}", file=sys.stderr)
         return BAD_INPUT
