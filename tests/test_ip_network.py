@@ -28,14 +28,13 @@ from nemesis.ip.cleanup import find_leftovers, netns_names, root_links
 from nemesis.ip.leases import Leases
 from nemesis.ip.names import run_id_of
 from nemesis.ip.netem import kernel_has_netem
-from nemesis.ip.netns import Netns, run
+from nemesis.ip.netns import Netns, run, socket_in
 from nemesis.ip.rules import NodeRules, nft_script
 from nemesis.orphans import die_with_parent
 from tests.helpers.ipnet import (
     PORT,
     median_round_trip,
     require_ip_layer,
-    socket_in,
     tcp_connects,
     tcp_echo,
     udp_arrives,
@@ -326,7 +325,10 @@ def numbered_datagrams(
     order."""
     node = next(n for n in net.nodes.values() if n.address == dst)
     received: list[int] = []
-    with socket_in(node.netns) as server, socket_in(src) as client:
+    with (
+        socket_in(node.netns, socket.SOCK_DGRAM) as server,
+        socket_in(src, socket.SOCK_DGRAM) as client,
+    ):
         server.bind(("0.0.0.0", PORT + 20))
         server.settimeout(0.6)
         client.bind((bind, 0))
@@ -382,6 +384,26 @@ def test_duplication_sends_about_the_asked_share_twice(net: LocalTopology) -> No
     )
     assert 1420 <= len(from_node) <= 1580 and set(from_node) == set(range(1000))
     assert sorted(from_group) == sorted(list(range(300)) * 2)  # every one twice, no more
+
+
+def test_a_delayer_holds_at_most_its_limit_and_one_that_dies_is_reported_and_replaced() -> None:
+    require_ip_layer()
+    small = LocalTopology(["a", "b"]).start()
+    try:
+        small.control.delay_limit = 40
+        small.control.delay([("a", "b")], 300)
+        burst = numbered_datagrams(small, ns(small, "a"), addr(small, "b"), count=200, gap=0)
+        assert 30 <= len(burst) <= 45, len(burst)  # the rest were dropped, as by netem's limit
+        small.control._delayers["a"].process.kill()
+        small.control._delayers["a"].process.wait(timeout=5)
+        with pytest.raises(IpNetworkError, match="delayer of a died"):
+            small.control.check()
+        small.control.delay([("a", "b")], 60)
+        small.control.check()
+        with udp_echo(ns(small, "b")):
+            assert 0.058 <= median_round_trip(ns(small, "a"), addr(small, "b"), count=5) <= 0.1
+    finally:
+        small.close()
 
 
 # -- life of a run ----------------------------------------------------------------------------

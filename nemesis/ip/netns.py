@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -137,3 +139,33 @@ def enter_preexec(netns: Netns, then: Callable[[], None] | None = None) -> Calla
             then()
 
     return preexec
+
+
+def socket_in(netns: Netns | None, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A new IPv4 socket that belongs to ``netns`` (the caller's namespace when None).
+
+    A socket lives in the namespace of the thread that made it, whatever thread uses it later,
+    so this makes it in a short-lived thread that entered ``netns``; the calling thread never
+    changes namespace. Hand it to asyncio with ``sock=`` to talk from inside a node's network.
+    """
+    if netns is None:
+        return socket.socket(socket.AF_INET, kind)
+    made: list[socket.socket] = []
+    failed: list[OSError] = []
+
+    def make() -> None:
+        try:
+            setns(netns.path)
+            made.append(socket.socket(socket.AF_INET, kind))
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=make, name=f"socket in {netns.label}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise IpNetworkError(
+            f"cannot make a socket in {netns.label}: {failed[0]}; run as root, and check the "
+            "namespace still exists"
+        ) from failed[0]
+    return made[0]

@@ -1,9 +1,5 @@
-"""Traffic for the IP-layer tests: sockets made inside a namespace, echo servers, probes.
-
-A socket belongs to the network namespace of the thread that created it, whatever thread uses
-it later; :func:`socket_in` makes one in a short-lived thread that entered the namespace, so the
-test process itself never leaves the root namespace.
-"""
+"""Traffic for the IP-layer tests: echo servers and probes on sockets made inside a namespace
+(:func:`nemesis.ip.netns.socket_in`), so the test process itself never leaves the root one."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from nemesis.ip.netns import Netns, setns
+from nemesis.ip.netns import Netns, socket_in
 from tests.helpers.needs import skip_or_fail
 
 PORT = 9500
@@ -30,28 +26,6 @@ def require_ip_layer() -> None:
     for tool, package in (("nft", "nftables"), ("iptables-legacy", "iptables"), ("ip", "iproute2")):
         if shutil.which(tool) is None:
             skip_or_fail(f"{tool} not on PATH: bash scripts/setup.sh installs {package}")
-
-
-def socket_in(netns: Netns | None, kind: int = socket.SOCK_DGRAM) -> socket.socket:
-    """A new IPv4 socket in ``netns`` (the root namespace when None)."""
-    if netns is None:
-        return socket.socket(socket.AF_INET, kind)
-    made: list[socket.socket] = []
-    failed: list[BaseException] = []
-
-    def make() -> None:
-        try:
-            setns(netns.path)
-            made.append(socket.socket(socket.AF_INET, kind))
-        except BaseException as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=make)
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return made[0]
 
 
 class _Server:
@@ -86,7 +60,7 @@ class UdpEcho(_Server):
     """A UDP server in ``netns`` on ``port`` that echoes every datagram and counts them."""
 
     def __init__(self, netns: Netns | None, port: int = PORT) -> None:
-        sock = socket_in(netns)
+        sock = socket_in(netns, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", port))
         self.received = 0
         super().__init__(sock)
@@ -142,7 +116,7 @@ def udp_round_trip(
 ) -> float | None:
     """Seconds for one datagram from ``netns`` (bound to ``bind``) to ``dst`` and back, or None
     when nothing came back within ``timeout``."""
-    with socket_in(netns) as sock:
+    with socket_in(netns, socket.SOCK_DGRAM) as sock:
         sock.bind((bind, 0))
         sock.settimeout(timeout)
         start = time.monotonic()
@@ -159,7 +133,10 @@ def udp_arrives(
 ) -> bool:
     """Whether a datagram sent from ``src`` to ``dst`` arrives (one way only: nothing is sent
     back), retried a few times so that one lost datagram cannot decide."""
-    with socket_in(dst_netns) as server, socket_in(src) as client:
+    with (
+        socket_in(dst_netns, socket.SOCK_DGRAM) as server,
+        socket_in(src, socket.SOCK_DGRAM) as client,
+    ):
         server.bind(("0.0.0.0", port))
         server.settimeout(0.15)
         client.bind((bind, 0))
