@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from nemesis.ip.leases import Leases
 from nemesis.ip.names import run_id_of
 from nemesis.ip.netem import kernel_has_netem
 from nemesis.ip.netns import Netns, run, socket_in
-from nemesis.ip.rules import NodeRules, nft_script
+from nemesis.ip.rules import NodeRules, netem_batch, nft_script
 from nemesis.orphans import die_with_parent
 from tests.helpers.ipnet import (
     PORT,
@@ -37,6 +38,7 @@ from tests.helpers.ipnet import (
     require_ip_layer,
     tcp_connects,
     tcp_echo,
+    tcp_refused,
     udp_arrives,
     udp_echo,
 )
@@ -206,6 +208,29 @@ def test_on_an_open_connection_a_one_way_cut_delivers_data_but_not_its_answer(
         assert client.recv(64) == b"answer"  # TCP retransmits once the link is back
 
 
+def test_a_refused_link_resets_tcp_at_once_both_ways_and_to_and_from_a_client_group(
+    net: LocalTopology,
+) -> None:
+    n1, n2 = ns(net, "n1"), ns(net, "n2")
+    c0 = net.client_addresses["c0"]
+    with tcp_echo(n1, PORT + 13), tcp_echo(n2, PORT + 13), tcp_echo(None, PORT + 14):
+        net.control.cut([("n1", "n2"), ("n2", "n1"), ("c0", "n2"), ("n2", "c0")], mode="refuse")
+        refusals = [
+            tcp_refused(n1, addr(net, "n2"), port=PORT + 13),
+            tcp_refused(n2, addr(net, "n1"), port=PORT + 13),
+            tcp_refused(None, addr(net, "n2"), bind=c0, port=PORT + 13),
+            tcp_refused(n2, c0, port=PORT + 14),  # refused in n2's output: c0 has no namespace
+        ]
+        assert all(r is not None and r < 0.2 for r in refusals), refusals
+        assert not udp_arrives(n1, n2, addr(net, "n2"))
+        assert tcp_connects(ns(net, "n3"), addr(net, "n2"), port=PORT + 13)
+        net.control.cut([("n1", "n2")])  # the same link, now dropped instead
+        assert tcp_refused(n1, addr(net, "n2"), port=PORT + 13, timeout=0.5) is None
+        net.control.heal()
+        assert tcp_connects(n1, addr(net, "n2"), port=PORT + 13)
+        assert tcp_connects(n2, c0, port=PORT + 14)
+
+
 def test_a_client_group_is_cut_by_its_source_address_and_the_harness_never_is(
     net: LocalTopology,
 ) -> None:
@@ -254,6 +279,8 @@ def test_nft_accepts_every_script_the_renderer_makes(
         device="eth0",
         drop_from={base + str(i) for i in nodes | groups},
         drop_to={base + str(i) for i in groups},
+        refuse_from={base + str(i) for i in groups},
+        refuse_to={base + str(i) for i in nodes},
         loss_from={base + str(i): loss for i in nodes if loss},
         loss_to={base + str(i): loss for i in groups if loss},
         dup_from={base + str(i): dup for i in groups if dup},
@@ -281,6 +308,30 @@ def test_the_kernel_probe_tells_whether_there_is_netem(net: LocalTopology) -> No
     net.control.delay([("n1", "n2")], 1)
     assert ("netem on egress" in net.control.mechanisms()["delay"]) == has
     assert f"{net.names.probe_netns()}" not in netns_names()
+
+
+def test_the_netem_path_classifies_each_peer_into_its_own_class(net: LocalTopology) -> None:
+    """The netem path cannot run on a kernel without netem; all of it but the netem leaf can:
+    the HTB classes and u32 filters netem_batch renders, applied with a plain FIFO leaf in
+    netem's place, carry each destination's packets and nothing else."""
+    n3 = ns(net, "n3")
+    batch = netem_batch("eth0", {addr(net, "n1"): Impairment(delay_ms=5)})
+    leafless = "\n".join(
+        line.split(" netem ")[0] + " pfifo limit 100" if " netem " in line else line
+        for line in batch.splitlines()
+    )
+    run(["tc", "-batch", "-"], netns=n3, input=leafless + "\n")
+    try:
+        numbered_datagrams(net, n3, addr(net, "n1"), count=50, gap=0)
+        numbered_datagrams(net, n3, addr(net, "n2"), count=20, gap=0)
+        shown = run(["tc", "-s", "class", "show", "dev", "eth0"], netns=n3).stdout  # htb: no -j
+        sent = {
+            m[1]: int(m[2])
+            for m in re.finditer(r"class htb (\S+) .*\n Sent \d+ bytes (\d+) pkt", shown)
+        }
+        assert sent["1:10"] >= 50 and sent["1:1"] >= 20 and sent["1:10"] < 50 + 20, sent
+    finally:
+        run(["tc", "qdisc", "del", "dev", "eth0", "root"], netns=n3)
 
 
 def test_a_delayed_link_adds_its_delay_one_way_and_clear_takes_it_away(

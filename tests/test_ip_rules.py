@@ -206,6 +206,23 @@ def test_loss_acts_at_the_receiver_and_delay_and_duplication_at_the_sender_each_
         assert all(NAME_OF[a] in GROUPS for a in (*r.loss_to, *r.dup_from, *r.delay_from)), node
 
 
+@given(LINK_SETS, LINK_SETS, LINK_SETS)
+def test_a_link_is_cut_in_one_mode_at_a_time_and_heal_ends_both(
+    dropped: frozenset[tuple[str, str]],
+    refused: frozenset[tuple[str, str]],
+    healed: frozenset[tuple[str, str]],
+) -> None:
+    faults = Faults().cut(dropped).cut(refused, "refuse").heal(healed)
+    assert faults.refusals == refused - healed
+    assert faults.cuts == dropped - refused - healed
+    rules = node_rules(faults, ENDPOINTS)
+    found = {(NAME_OF[a], n) for n, r in rules.items() for a in r.refuse_from}
+    found |= {(n, NAME_OF[a]) for n, r in rules.items() for a in r.refuse_to}
+    assert found == set(faults.refusals) and dropped_links(faults) == set(faults.cuts)
+    with pytest.raises(ValueError, match="'drop' or 'refuse'"):
+        Faults().cut([("n1", "n2")], "reset")  # type: ignore[arg-type]
+
+
 def test_faults_refuse_unknown_ends_and_self_links_and_bad_shares() -> None:
     with pytest.raises(KeyError, match="'n9' is not a node"):
         node_rules(Faults().cut([("n1", "n9")]), ENDPOINTS)
@@ -254,6 +271,13 @@ def test_the_nft_script_replaces_the_table_atomically_with_exactly_the_rules() -
         "  }\n"
         "}\n"
     )
+    refusing = nft_script(NAMES, NodeRules("10.213.42.2", "eth0", refuse_from={"10.213.42.1"}))
+    assert [line.strip() for line in refusing.splitlines() if "10.213.42.1" in line] == [
+        "ip saddr { 10.213.42.1 } tcp flags rst accept",
+        "ip saddr { 10.213.42.1 } meta l4proto icmp accept",
+        "ip saddr { 10.213.42.1 } meta l4proto tcp reject with tcp reset",
+        "ip saddr { 10.213.42.1 } reject",
+    ]
     empty = nft_script(NAMES, NodeRules("10.213.42.2", "eth0"))
     assert "drop" not in empty and "dup" not in empty and "hook output" in empty
 
@@ -284,8 +308,8 @@ def test_delays_go_to_netem_on_egress_when_there_is_netem_and_to_the_delayer_oth
     )
     assert netem_batch("eth0", with_netem.netem, limit=500) == (
         "qdisc add dev eth0 root handle 1: htb default 1\n"
-        "class add dev eth0 parent 1: classid 1:1 htb rate 10gbit\n"
-        "class add dev eth0 parent 1: classid 1:10 htb rate 10gbit\n"
+        "class add dev eth0 parent 1: classid 1:1 htb rate 10gbit quantum 60000\n"
+        "class add dev eth0 parent 1: classid 1:10 htb rate 10gbit quantum 60000\n"
         "qdisc add dev eth0 parent 1:10 handle 10: netem limit 500 delay 100ms 10ms reorder 25%\n"
         "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.213.42.1/32 "
         "flowid 1:10\n"

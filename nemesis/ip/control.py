@@ -32,6 +32,7 @@ from nemesis.ip.names import RunNames
 from nemesis.ip.netem import kernel_has_netem
 from nemesis.ip.netns import DEFAULT_TIMEOUT, IpNetworkError, Netns, run
 from nemesis.ip.rules import (
+    CutMode,
     Endpoint,
     Faults,
     Impairment,
@@ -82,11 +83,12 @@ class PacketControl:
 
     # -- what the nemesis calls ------------------------------------------------------------
 
-    def cut(self, links: Iterable[Link]) -> None:
-        """Drop every packet of each directed link ``(src, dst)``, silently, in both namespaces
-        that have the link's ends. Cutting a cut link again is harmless."""
+    def cut(self, links: Iterable[Link], mode: CutMode = "drop") -> None:
+        """Cut each directed link ``(src, dst)``: ``drop`` its packets silently (a pulled
+        cable), or ``refuse`` them (TCP reset, ICMP port unreachable: a host that is up but
+        closed, as Toxiproxy's disabled proxy). Cutting a cut link again is harmless."""
         with self._lock:
-            self._set(self._faults.cut(links))
+            self._set(self._faults.cut(links, mode))
 
     def heal(self, links: Iterable[Link] | None = None) -> None:
         """Remove the cuts of exactly ``links`` (every cut when None). Impairments stay."""
@@ -129,7 +131,7 @@ class PacketControl:
             else f"iptables-legacy NFQUEUE + delayer process ({self._netem_why})"
         )
         return {
-            "cut": "nftables drop",
+            "cut": "nftables drop (refuse: nftables reject)",
             "loss": "nftables numgen",
             "duplicate": "nftables dup",
             "delay": delay,

@@ -37,8 +37,9 @@ from nemesis.ip.netns import Netns
 
 Link = tuple[str, str]
 Direction = Literal["out", "in"]
+CutMode = Literal["drop", "refuse"]
 SHARE_SCALE = 10000  # nft numgen draws 0..9999: shares have a resolution of 0.01 %
-HTB_RATE = "10gbit"
+HTB_CLASS = "htb rate 10gbit quantum 60000"  # no shaping: netem leaves do the work
 
 
 @dataclass(frozen=True)
@@ -80,17 +81,29 @@ class Impairment:
 
 @dataclass(frozen=True)
 class Faults:
-    """The network faults in effect: cut directed links and impaired directed links."""
+    """The network faults in effect: cut directed links (``cuts``: silently dropped;
+    ``refusals``: refused, as a host with nothing listening refuses: TCP reset, ICMP port
+    unreachable) and impaired directed links. A link is in at most one of the two cut sets."""
 
     cuts: frozenset[Link] = frozenset()
     impairments: Mapping[Link, Impairment] = field(default_factory=dict)
+    refusals: frozenset[Link] = frozenset()
 
-    def cut(self, links: Iterable[Link]) -> Faults:
-        return replace(self, cuts=self.cuts | _links(links))
+    def cut(self, links: Iterable[Link], mode: CutMode = "drop") -> Faults:
+        """Cut ``links``; cutting a cut link in the other mode moves it to that mode."""
+        if mode not in ("drop", "refuse"):
+            raise ValueError(f"cut mode must be 'drop' or 'refuse', not {mode!r}")
+        new = _links(links)
+        if mode == "drop":
+            return replace(self, cuts=self.cuts | new, refusals=self.refusals - new)
+        return replace(self, cuts=self.cuts - new, refusals=self.refusals | new)
 
     def heal(self, links: Iterable[Link] | None = None) -> Faults:
         """Without ``links``, every cut heals."""
-        return replace(self, cuts=frozenset() if links is None else self.cuts - _links(links))
+        if links is None:
+            return replace(self, cuts=frozenset(), refusals=frozenset())
+        gone = _links(links)
+        return replace(self, cuts=self.cuts - gone, refusals=self.refusals - gone)
 
     def impair(self, links: Iterable[Link], impairment: Impairment) -> Faults:
         """``impairment`` replaces whatever impaired these links (an empty one removes it)."""
@@ -112,7 +125,7 @@ class Faults:
         )
 
     def links(self) -> frozenset[Link]:
-        return self.cuts | frozenset(self.impairments)
+        return self.cuts | self.refusals | frozenset(self.impairments)
 
 
 def _links(links: Iterable[Link]) -> frozenset[Link]:
@@ -145,6 +158,8 @@ class NodeRules:
     device: str
     drop_from: set[str] = field(default_factory=set)
     drop_to: set[str] = field(default_factory=set)
+    refuse_from: set[str] = field(default_factory=set)
+    refuse_to: set[str] = field(default_factory=set)
     loss_from: dict[str, float] = field(default_factory=dict)
     loss_to: dict[str, float] = field(default_factory=dict)
     dup_from: dict[str, float] = field(default_factory=dict)
@@ -180,6 +195,11 @@ def node_rules(faults: Faults, endpoints: Mapping[str, Endpoint]) -> dict[str, N
             rules[dst].drop_from.add(address(src))
         else:
             rules[src].drop_to.add(address(dst))
+    for src, dst in faults.refusals:
+        if dst in rules:
+            rules[dst].refuse_from.add(address(src))
+        else:
+            rules[src].refuse_to.add(address(dst))
     for (src, dst), imp in faults.impairments.items():
         if imp.loss and dst in rules:
             rules[dst].loss_from[address(src)] = imp.loss
@@ -212,12 +232,14 @@ def nft_script(names: RunNames, rules: NodeRules) -> str:
     # node's interface keeps it from being cloned again (which would loop for ever).
     iif = f'iifname "{rules.device}" '
     into = [f"ip saddr {_set(rules.drop_from)} drop"] if rules.drop_from else []
+    into += _refuse("ip saddr", rules.refuse_from)
     into += [f"{iif}ip saddr {a} {_draw(p)}drop" for a, p in sorted(rules.loss_from.items())]
     into += [
         f"{iif}ip saddr {a} {_draw(p)}dup to {rules.address}"
         for a, p in sorted(rules.dup_from.items())
     ]
     out = [f"ip daddr {_set(rules.drop_to)} drop"] if rules.drop_to else []
+    out += _refuse("ip daddr", rules.refuse_to)
     out += [f"ip daddr {a} {_draw(p)}drop" for a, p in sorted(rules.loss_to.items())]
     out += [f"ip daddr {a} {_draw(p)}dup to {a}" for a, p in sorted(rules.dup_to.items())]
     lines = [f"add table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
@@ -228,6 +250,21 @@ def nft_script(names: RunNames, rules: NodeRules) -> str:
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _refuse(match: str, addresses: set[str]) -> list[str]:
+    """Refuse what ``match``es ``addresses``: TCP with a reset, the rest with ICMP port
+    unreachable. Resets and ICMP errors pass, so that the refusals of a link cut both ways reach
+    the sender instead of being refused in turn."""
+    if not addresses:
+        return []
+    peers = f"{match} {_set(addresses)}"
+    return [
+        f"{peers} tcp flags rst accept",
+        f"{peers} meta l4proto icmp accept",
+        f"{peers} meta l4proto tcp reject with tcp reset",
+        f"{peers} reject",
+    ]
 
 
 def nft_delete(names: RunNames) -> str:
@@ -311,7 +348,7 @@ def netem_batch(device: str, shaped: Mapping[str, Impairment], limit: int = 1000
         return ""
     lines = [
         f"qdisc add dev {device} root handle 1: htb default 1",
-        f"class add dev {device} parent 1: classid 1:1 htb rate {HTB_RATE}",
+        f"class add dev {device} parent 1: classid 1:1 {HTB_CLASS}",
     ]
     for k, (peer, imp) in enumerate(sorted(shaped.items()), start=16):
         handle = f"{k:x}"
@@ -321,7 +358,7 @@ def netem_batch(device: str, shaped: Mapping[str, Impairment], limit: int = 1000
         if imp.reorder:
             netem += f" reorder {imp.reorder * 100:g}%"
         lines += [
-            f"class add dev {device} parent 1: classid 1:{handle} htb rate {HTB_RATE}",
+            f"class add dev {device} parent 1: classid 1:{handle} {HTB_CLASS}",
             f"qdisc add dev {device} parent 1:{handle} handle {handle}: {netem}",
             f"filter add dev {device} parent 1: protocol ip prio 1 u32 "
             f"match ip dst {peer}/32 flowid 1:{handle}",

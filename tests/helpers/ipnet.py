@@ -171,3 +171,21 @@ def median_round_trip(
     """The median of ``count`` UDP round trips, in seconds (a lost one counts as ``timeout``)."""
     times = [udp_round_trip(netns, dst, bind=bind, timeout=timeout) for _ in range(count)]
     return statistics.median(t if t is not None else timeout for t in times)
+
+
+def tcp_refused(
+    netns: Netns | None, dst: str, *, bind: str = "", port: int = PORT, timeout: float = 1.0
+) -> float | None:
+    """Seconds until a TCP connection from ``netns`` to ``dst`` was refused (a reset), or None
+    when it was not (it connected, or timed out)."""
+    with socket_in(netns, socket.SOCK_STREAM) as sock:
+        sock.bind((bind, 0))
+        sock.settimeout(timeout)
+        start = time.monotonic()
+        try:
+            sock.connect((dst, port))
+        except ConnectionRefusedError:
+            return time.monotonic() - start
+        except OSError:
+            return None
+        return None
