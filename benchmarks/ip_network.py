@@ -12,6 +12,9 @@ Usage (root): ``.venv/bin/python benchmarks/ip_network.py [--rounds 5] [--pings 
 3. ``throughput``: ``--mb`` MB over one TCP connection, sender and receiver each a process of its
    own (so the GIL is not what is measured), over the same three paths, alternating; the best of
    ``--rounds``, as MB/s and as a ratio of loopback's.
+4. the same two figures over node -> node with a ``--delay`` ms delay on each direction (the
+   NFQUEUE delayer where the kernel has no netem): the round trip should gain twice the delay,
+   and the throughput shows what the delayer (one Python process per node) can carry.
 
 Not a timed test: the figures that mean something are the ratios of one run.
 """
@@ -113,6 +116,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=1.0)
     args = parser.parse_args()
 
     timings: dict[int, list[tuple[float, float]]] = {3: [], 5: []}
@@ -132,16 +136,21 @@ def main() -> int:
             "loopback": (None, None, "127.0.0.1"),
             "harness -> node": (None, n1.netns, n1.address),
             "node -> node": (n2.netns, n1.netns, n1.address),
+            f"+{args.delay:g} ms each way": (n2.netns, n1.netns, n1.address),
         }
         rtt: dict[str, list[float]] = {p: [] for p in paths}
         rate: dict[str, list[float]] = {p: [] for p in paths}
         for _ in range(args.rounds):
             for path, (cli, srv, dst) in paths.items():
+                if path.startswith("+"):
+                    net.control.delay([("n1", "n2"), ("n2", "n1")], args.delay)
                 rtt[path].append(round_trips(cli, srv, dst, args.pings // args.rounds))
                 rate[path].append(throughput(cli, srv, dst, args.mb))
+                net.control.clear()
     base_rtt = statistics.median(rtt["loopback"])
     base_rate = max(rate["loopback"])
-    print("\npath              rtt us   x loopback    MB/s   x loopback")
+    print(f"\ndelays by: {net.control.mechanisms()['delay']}")
+    print("path              rtt us   x loopback    MB/s   x loopback")
     for path in paths:
         r, t = statistics.median(rtt[path]), max(rate[path])
         print(f"{path:16} {r:7.1f}   {r / base_rtt:9.2f}x  {t:7.0f}   {t / base_rate:9.2f}x")
