@@ -120,6 +120,8 @@ def test_a_node_process_runs_inside_its_namespace_and_signals_reach_it(
     try:
         inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
         assert inode == os.stat(ns(net, "n2").path).st_ino  # the pid is the program itself
+        mounts = os.stat(f"/proc/{process.pid}/ns/mnt").st_ino
+        assert mounts == os.stat("/proc/self/ns/mnt").st_ino  # so it sees later lazyfs mounts
         os.kill(process.pid, signal.SIGSTOP)
         deadline = time.monotonic() + 5
         while Path(f"/proc/{process.pid}/stat").read_text().split(")")[1].split()[0] != "T":
@@ -351,6 +353,19 @@ def test_a_delayed_link_adds_its_delay_one_way_and_clear_takes_it_away(
     assert 0.095 <= both <= 0.140, both
     assert 0.057 <= one <= 0.090, one
     assert from_n3 < 0.020 and after < 0.020, (from_n3, after)
+
+
+def test_a_delay_set_from_a_worker_thread_outlives_the_thread(net: LocalTopology) -> None:
+    """The nemesis calls from worker threads; a delayer tied to its starting thread (a
+    parent-death signal) would die with it and the delay would silently end."""
+    worker = threading.Thread(target=net.control.delay, args=([("n3", "n1")], 40))
+    worker.start()
+    worker.join()
+    time.sleep(0.3)
+    with udp_echo(ns(net, "n1")):
+        held = median_round_trip(ns(net, "n3"), addr(net, "n1"), count=5)
+    net.control.check()
+    assert 0.038 <= held <= 0.080, held
 
 
 def test_a_delay_of_what_a_client_group_sends_holds_only_that_group(net: LocalTopology) -> None:

@@ -16,8 +16,8 @@ Run by :class:`nemesis.ip.control.PacketControl`, never by hand::
 It prints one JSON line once bound (``{"ready": pid}``) or fails (``{"error": ...}``, exit 2).
 Each JSON line on stdin (``{"id": k, "rules": [DelayRule.to_json(), ...]}``) replaces its rules
 and is answered ``{"ok": k, "held": ..., "dropped": ...}``. On end of stdin (its parent closed the
-pipe, or died) or SIGTERM it releases what it holds and exits 0; its parent also makes the kernel
-SIGKILL it if the parent dies (PR_SET_PDEATHSIG).
+pipe, or died: the kernel closes it then, even after a SIGKILL) or SIGTERM it releases what it
+holds and exits 0.
 """
 
 from __future__ import annotations

@@ -17,15 +17,15 @@ from typing import IO, Any
 
 from nemesis.ip.netns import IpNetworkError, Netns, enter_preexec
 from nemesis.ip.rules import DelayRule
-from nemesis.orphans import die_with_parent
 
 
 class DelayerProcess:
     """A running delayer in ``netns`` bound to NFQUEUE ``queue``.
 
-    Start it from a thread that lives as long as the run (the main thread): the kernel's
-    parent-death signal follows the starting thread. It also exits when its stdin closes, so it
-    cannot outlive this object's process either way.
+    It exits when its stdin closes: on :meth:`stop`, and when this process ends in any way,
+    SIGKILL included (the kernel closes the pipe). There is deliberately no parent-death signal:
+    it follows the *thread* that started the child, and the nemesis calls from worker threads
+    that may end long before the run does.
     """
 
     def __init__(
@@ -45,7 +45,7 @@ class DelayerProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
-                preexec_fn=enter_preexec(netns, die_with_parent),
+                preexec_fn=enter_preexec(netns),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise IpNetworkError(
