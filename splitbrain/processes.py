@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -23,3 +24,16 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone.
+
+    Together with the pid it names a process uniquely, even after the pid is reused.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    return stat.rsplit(")", 1)[1].split()[19]

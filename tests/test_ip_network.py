@@ -31,7 +31,7 @@ from nemesis.ip.names import run_id_of
 from nemesis.ip.netem import kernel_has_netem
 from nemesis.ip.netns import Netns, run, socket_in
 from nemesis.ip.rules import NodeRules, netem_batch, nft_script
-from nemesis.orphans import die_with_parent
+from splitbrain.processes import die_with_parent
 from tests.helpers.ipnet import (
     PORT,
     median_round_trip,

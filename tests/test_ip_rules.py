@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nemesis.ip.addressing import claim_subnet, free_indexes, plan_addresses, subnet
 from nemesis.ip.delay_plan import DelayPlan, Holding, direction_of, peer_of
-from nemesis.ip.leases import Leases, Owner, owner_state, process_start_time
+from nemesis.ip.leases import Leases, Owner, owner_state
 from nemesis.ip.names import RunNames, check_node_name, new_run_id, run_id_of
 from nemesis.ip.netns import IpNetworkError, Netns
 from nemesis.ip.rules import (
@@ -29,6 +29,7 @@ from nemesis.ip.rules import (
     node_rules,
     place_delays,
 )
+from splitbrain.processes import process_start_time
 
 NAMES = RunNames("sbip2a0b0c")
 NODES = ("n1", "n2", "n3")

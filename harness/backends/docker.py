@@ -51,6 +51,7 @@ from nemesis.interface import proxy_name
 from nemesis.proxies import ProxyControl
 from nemesis.toxiproxy_server import free_port
 from splitbrain.errors import SplitbrainError
+from splitbrain.processes import process_start_time
 from systems.seam import NodeAddresses, NodeLaunch
 
 NODE_PORT = 7000
@@ -149,19 +150,6 @@ def harness_labels(run_id: str, role: str) -> dict[str, str]:
         LABEL_PIDSTART: process_start_time(os.getpid()) or "",
         LABEL_HOST: socket.gethostname(),
     }
-
-
-def process_start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone.
-
-    Together with the pid it names a process uniquely, even after the pid is reused.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def connect() -> docker.DockerClient:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.commands import Subparsers
+from splitbrain.processes import process_start_time
 
 if TYPE_CHECKING:
     import docker
@@ -35,7 +36,7 @@ class RunLeftovers:
 
 def harness_state(labels: dict[str, str]) -> tuple[str, str]:
     """("dead" | "alive" | "foreign", reason) for the harness named by a run's labels."""
-    from harness.backends.docker import LABEL_HOST, LABEL_PID, LABEL_PIDSTART, process_start_time
+    from harness.backends.docker import LABEL_HOST, LABEL_PID, LABEL_PIDSTART
 
     host = labels.get(LABEL_HOST, "")
     if host and host != socket.gethostname():

@@ -19,18 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 from nemesis.ip.names import RUN_ID
+from splitbrain.processes import process_start_time
 
 DEFAULT_LEASE_DIR = Path("/run/splitbrain/ip")
 OwnerState = Literal["alive", "dead", "foreign"]
-
-
-def process_start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 @dataclass(frozen=True)
