@@ -35,6 +35,10 @@ def format_summary(results: Mapping[str, Any]) -> str:
     faults = _mapping(stats.get("faults"))
     if faults:
         lines.append("faults: " + ", ".join(f"{kind} {n}" for kind, n in faults.items()))
+    ran = _mapping(results.get("nemesis"))
+    if ran.get("summary"):
+        lines.append(str(ran["summary"]))
+        lines += [f"  {line}" for line in list(ran.get("differences") or ())[:10]]
     examples = _examples(results, names)
     if examples:
         lines += ["", "examples (indexes are history line indexes, from 0):", *examples]
