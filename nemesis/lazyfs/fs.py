@@ -42,7 +42,7 @@ INSTALL_HINT = (
 
 def _load_mfusepy() -> Any:
     try:
-        import mfusepy
+        import mfusepy  # type: ignore[import-untyped]
     except (ImportError, OSError) as exc:
         raise RuntimeError(f"cannot load FUSE bindings ({exc}); {INSTALL_HINT}") from exc
     return mfusepy
@@ -52,7 +52,7 @@ def make_operations(tree: LazyTree, lock: threading.Lock) -> Any:
     """An ``mfusepy.Operations`` serving ``tree``; every call holds ``lock``."""
     mfusepy = _load_mfusepy()
 
-    class LazyOperations(mfusepy.Operations):
+    class LazyOperations(mfusepy.Operations):  # type: ignore[misc,name-defined]
         use_ns = True
 
         def _locked(self, fn: Callable[[], T]) -> T:
