@@ -338,7 +338,9 @@ async def _drive(
         record,
         clock=recorder.clock,
         partition_mode=config.partition_mode,
-        capabilities=nemesis_capabilities(config, cluster.spec.system.capabilities),
+        capabilities=nemesis_capabilities(
+            config, cluster.spec.system.capabilities, can_lose_power(config)
+        ),
     )
     loop = asyncio.get_running_loop()
     progress = Progress(counts, config.time_limit, out)
