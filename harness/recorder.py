@@ -80,6 +80,11 @@ class Recorder:
             self._file.write(b"".join(self._waiting))
             self._waiting.clear()
 
+    def clock(self) -> int:
+        """Now on this history's clock: nanoseconds since the recorder was created, as ``time``
+        is stamped (so a caller can say when it meant an operation to happen)."""
+        return time.monotonic_ns() - self._start
+
     @property
     def count(self) -> int:
         return self._index

@@ -41,6 +41,7 @@ _KNOWN = (
     "run_level",
     "run",
     "system",
+    "nemesis",
 )
 
 
@@ -80,6 +81,7 @@ class Results(Mapping[str, Any]):
     run_level: tuple[str, ...] = ()  # anomaly names added by run-level checks, not the history
     run: Mapping[str, Any] | None = None  # the run's availability figures (judge adds them)
     system: SystemDescription | None = None
+    nemesis: Mapping[str, Any] | None = None  # the fault schedule that ran beside the plan
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     # -- reading and writing ---------------------------------------------------------------------
@@ -97,6 +99,7 @@ class Results(Mapping[str, Any]):
             except ValueError:
                 system = None
         run = data.get("run")
+        nemesis = data.get("nemesis")
         version = data.get("format_version")
         levels = data.get("run_level")
         return cls(
@@ -111,6 +114,7 @@ class Results(Mapping[str, Any]):
             run_level=tuple(str(n) for n in levels) if isinstance(levels, list) else (),
             run=dict(run) if isinstance(run, Mapping) else None,
             system=system,
+            nemesis=dict(nemesis) if isinstance(nemesis, Mapping) else None,
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )
 
@@ -158,6 +162,8 @@ class Results(Mapping[str, Any]):
             data["run"] = dict(self.run)
         if self.system is not None:
             data["system"] = self.system.to_json()
+        if self.nemesis is not None:
+            data["nemesis"] = dict(self.nemesis)
         return {**data, **self.extra}
 
     def write(self, path: Path) -> None:
@@ -238,7 +244,15 @@ class Results(Mapping[str, Any]):
             kept = dataclasses.replace(kept, run=earlier.run)
         if earlier.system is not None and kept.system is None:
             kept = dataclasses.replace(kept, system=earlier.system)
+        if earlier.nemesis is not None and kept.nemesis is None:
+            kept = dataclasses.replace(kept, nemesis=earlier.nemesis)
         return kept
 
-    def with_run(self, figures: Mapping[str, Any], system: SystemDescription | None) -> Results:
-        return dataclasses.replace(self, run=dict(figures), system=system)
+    def with_run(
+        self,
+        figures: Mapping[str, Any],
+        system: SystemDescription | None,
+        nemesis: Mapping[str, Any] | None = None,
+    ) -> Results:
+        """These results with the run's figures, its system and what of its fault schedule ran."""
+        return dataclasses.replace(self, run=dict(figures), system=system, nemesis=nemesis)

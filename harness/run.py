@@ -39,6 +39,8 @@ from harness.run_description import describe_run
 from harness.runstore import new_run_dir, point_latest, write_json
 from harness.workload import WorkloadPlan, plan_workload
 from nemesis.interface import Capabilities as NemesisCapabilities
+from nemesis.proxies import ToxiproxyNetwork
+from nemesis.ran import compare as compare_schedule
 from nemesis.runner import Nemesis
 from nemesis.schedule import Schedule, generate_schedule
 from splitbrain.errors import SplitbrainError
@@ -71,6 +73,7 @@ def nemesis_capabilities(
         can_kill=capabilities.process_faults,
         can_pause=capabilities.process_faults,
         can_lose_power=capabilities.process_faults and can_lose_power,
+        pair_links=capabilities.pair_links,
     )
 
 
@@ -301,7 +304,16 @@ async def _drive(
         )
         for user in plan.users
     ]
-    nemesis = Nemesis(cluster, cluster.proxies, record, partition_mode=config.partition_mode)
+    nemesis = Nemesis(
+        cluster,
+        ToxiproxyNetwork(cluster.proxies),
+        record,
+        clock=recorder.clock,
+        partition_mode=config.partition_mode,
+        capabilities=nemesis_capabilities(
+            config, cluster.spec.system.capabilities, can_lose_power(config)
+        ),
+    )
     loop = asyncio.get_running_loop()
     progress = Progress(drivers, faults, config.time_limit, out)
     start = loop.time()
@@ -315,9 +327,7 @@ async def _drive(
             *(d.run(sends[d.user], offline[d.user], start, deadline) for d in drivers)
         )
         stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            nemesis_task.cancel()
-            await nemesis_task
+        await nemesis_task  # bounded: steps stop, ops close within their bound, then it heals
         progress.phase = "heal"
         await nemesis.heal_all()
         healthy = await wait_healthy(cluster, timeout=30.0)
@@ -332,6 +342,7 @@ async def _drive(
         with contextlib.suppress(BaseException):
             await nemesis.heal_all()
         await asyncio.gather(*(d.disconnect() for d in drivers), return_exceptions=True)
+        nemesis.close()
         print(progress.line(loop.time() - start), file=out, flush=True)
 
 
@@ -413,7 +424,7 @@ def judge(
     ops = [orjson.loads(line) for line in lines if line.strip()]
     figures = availability_stats(ops)
     figures.pop("availability", None)  # results.json has one overall figure: stats.availability
-    results = results.with_run(figures, system)
+    results = results.with_run(figures, system, schedule_ran(test, ops))
     results.write(run_dir / "results.json")
     try:
         resolved = run_dir.resolve()
@@ -423,6 +434,16 @@ def judge(
     except (ReportError, OSError) as exc:
         print(f"warning: report.html not written: {exc}", file=out)
     return results
+
+
+def schedule_ran(test: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What of test.json's planned schedule ran, and when, beside the plan (``None`` without a
+    readable schedule)."""
+    try:
+        schedule = Schedule.from_json(test["schedule"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return compare_schedule(schedule, ops).to_json()
 
 
 def format_figures(results: Results) -> str:

@@ -1,5 +1,6 @@
 """The nemesis's vocabulary for users: fault kinds (read from :mod:`nemesis.faults`), partition
-shapes and partition modes, each with a line of description for ``--help`` and error messages.
+shapes and partition modes (from :mod:`nemesis.partitions`) and profiles, each with a line of
+description for ``--help`` and error messages.
 
 Pure data and parsing; no I/O. The mappings are read-only.
 """
@@ -9,48 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from nemesis.choices import parse_names
 from nemesis.faults import FAULT_KINDS
+from nemesis.partitions import PARTITION_MODES, SHAPES, check_partition_mode, parse_shapes
 from nemesis.profiles import PROFILES
+
+__all__ = [
+    "KINDS",
+    "PARTITION_MODES",
+    "SHAPES",
+    "check_partition_mode",
+    "describe",
+    "parse_kinds",
+    "parse_shapes",
+]
 
 KINDS: Mapping[str, str] = MappingProxyType(
     {name: kind.description for name, kind in FAULT_KINDS.items()}
 )
 """Kind name -> its description, read from :data:`nemesis.faults.FAULT_KINDS`."""
-
-SHAPES: Mapping[str, str] = MappingProxyType(
-    {
-        "one-alone": "one node cut off from all the others",
-        "primary-alone": "the node that is primary when the fault starts, cut off from the others",
-        "halves": "the nodes split at random into two halves (the larger one a majority)",
-        "majorities-ring": "every node sees a majority, and no two nodes see the same one",
-        "bridge": "two halves that cannot talk, joined by one node that sees both",
-    }
-)
-
-PARTITION_MODES: Mapping[str, str] = MappingProxyType(
-    {
-        "drop": "cut links stay connected but silent: data is dropped (timeout toxic at 0)",
-        "refuse": "cut links refuse connections and close open ones (proxy disabled)",
-    }
-)
-
-
-def _listing(options: Mapping[str, str]) -> str:
-    return "; ".join(f"{name}: {text}" for name, text in options.items())
-
-
-def _parse(text: str | Iterable[str], options: Mapping[str, str], what: str) -> tuple[str, ...]:
-    names = text.split(",") if isinstance(text, str) else list(text)
-    chosen: list[str] = []
-    for raw in names:
-        name = raw.strip()
-        if not name:
-            continue
-        if name not in options:
-            raise ValueError(f"unknown {what} {name!r}; valid {what}s are: {_listing(options)}")
-        if name not in chosen:
-            chosen.append(name)
-    return tuple(chosen)
 
 
 def parse_kinds(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -59,21 +37,7 @@ def parse_kinds(text: str | Iterable[str]) -> tuple[str, ...]:
     An empty string means no nemesis (``()``). An unknown name raises ``ValueError`` whose message
     lists every valid kind with its description.
     """
-    return _parse(text, KINDS, "nemesis kind")
-
-
-def parse_shapes(text: str | Iterable[str]) -> tuple[str, ...]:
-    """As :func:`parse_kinds`, for partition shapes."""
-    return _parse(text, SHAPES, "partition shape")
-
-
-def check_partition_mode(mode: str) -> str:
-    """Return ``mode`` if it is a partition mode; else raise ``ValueError`` listing the modes."""
-    if mode not in PARTITION_MODES:
-        raise ValueError(
-            f"unknown partition mode {mode!r}; valid modes are: {_listing(PARTITION_MODES)}"
-        )
-    return mode
+    return parse_names(text, KINDS, "nemesis kind")
 
 
 def describe() -> str:

@@ -6,19 +6,38 @@ have groups keep them for reading. Every shape here is symmetric: if a sees b, b
 
 Client groups are placed on a *side*: a set of nodes a node of the partition sees. A client
 group reaches exactly the nodes of its side, so a partition cuts some users off some nodes.
+
+The shapes and the partition modes, with a line of description each, are here too
+(:data:`SHAPES`, :data:`PARTITION_MODES`); :mod:`nemesis.catalogue` lists them for ``--help``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-from nemesis.catalogue import SHAPES
+from nemesis.choices import listing, parse_names
+from nemesis.interface import Capabilities, CutMode, Link
 
-Link = tuple[str, str]
+SHAPES: Mapping[str, str] = MappingProxyType(
+    {
+        "one-alone": "one node cut off from all the others",
+        "primary-alone": "the node that is primary when the fault starts, cut off from the others",
+        "halves": "the nodes split at random into two halves (the larger one a majority)",
+        "majorities-ring": "every node sees a majority, and no two nodes see the same one",
+        "bridge": "two halves that cannot talk, joined by one node that sees both",
+    }
+)
+
+PARTITION_MODES: Mapping[str, str] = MappingProxyType(
+    {
+        "drop": "cut links stay connected but silent: data is dropped (timeout toxic at 0)",
+        "refuse": "cut links refuse connections and close open ones (proxy disabled)",
+    }
+)
 
 MIN_NODES: Mapping[str, int] = MappingProxyType(
     {"one-alone": 2, "primary-alone": 2, "halves": 2, "majorities-ring": 3, "bridge": 3}
@@ -157,6 +176,47 @@ def draw_params(shape: str, nodes: Sequence[str], rng: random.Random) -> dict[st
 def shapes_for(node_count: int) -> tuple[str, ...]:
     """The shapes that make sense with ``node_count`` nodes, in catalogue order."""
     return tuple(s for s in SHAPES if node_count >= MIN_NODES[s])
+
+
+def parse_shapes(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Parse ``--partition-shapes halves,bridge`` into shape names, in order, without repeats;
+    an unknown name raises ``ValueError`` listing every shape with its description."""
+    return parse_names(text, SHAPES, "partition shape")
+
+
+def check_partition_mode(mode: str) -> CutMode:
+    """Return ``mode`` if it is a partition mode; else raise ``ValueError`` listing the modes."""
+    if mode not in PARTITION_MODES:
+        raise ValueError(
+            f"unknown partition mode {mode!r}; valid modes are: {listing(PARTITION_MODES)}"
+        )
+    return cast(CutMode, mode)
+
+
+def usable_shapes(
+    node_count: int, shapes: Sequence[str] = (), caps: Capabilities | None = None
+) -> tuple[str, ...]:
+    """The partition shapes to draw from: ``shapes`` (all if empty) that fit ``node_count`` and
+    the system (``primary-alone`` only for one that names its primary).
+
+    Raises ``ValueError`` when none fits, naming the shapes and the node count, and when a shape
+    asked for by name needs what the system lacks.
+    """
+    caps = caps or Capabilities()
+    asked = parse_shapes(shapes)
+    if "primary-alone" in asked and (reason := caps.lacks_primary("partition shape primary-alone")):
+        raise ValueError(f"{reason}; use other --partition-shapes")
+    usable = tuple(
+        s
+        for s in shapes_for(node_count)
+        if (not asked or s in asked) and (s != "primary-alone" or caps.has_primary)
+    )
+    if not usable:
+        raise ValueError(
+            f"no partition shape of {list(shapes) or 'the catalogue'} works with {node_count} "
+            f"nodes; use more nodes or other shapes"
+        )
+    return usable
 
 
 def draw_placement(

@@ -9,22 +9,24 @@ and a hung server would block the nemesis forever. Here each :class:`ProxyContro
 a ``requests.Session`` and a timeout on every request; the endpoints and payloads are the ones the
 library sends (plus ``PATCH`` for updates, which Toxiproxy 2.x prefers to ``POST``).
 
-Every method is blocking and thread-safe; call it from a worker thread in async code.
-Every failure raises :class:`ToxiproxyError` naming the proxy, the API URL and what to do.
+Every method is blocking and thread-safe, and calls from different threads run at the same time
+(each thread has its own HTTP session): a slow call on one proxy does not hold up another.
+Call it from worker threads in async code. Every failure raises :class:`ToxiproxyError` naming
+the proxy, the API URL and what to do. :class:`ToxiproxyNetwork` is the nemesis's
+:class:`~nemesis.interface.NetworkControl` on top of it: a link is the proxy of that name.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import requests
 
+from nemesis.interface import CutMode, Link, proxy_name
 from splitbrain.errors import SplitbrainError
-
-CutMode = Literal["drop", "refuse"]
 
 _CUT_TOXICS = {"upstream": "splitbrain-cut-up", "downstream": "splitbrain-cut-down"}
 _LATENCY_TOXICS = {"upstream": "splitbrain-latency-up", "downstream": "splitbrain-latency-down"}
@@ -49,19 +51,34 @@ class ProxyControl:
     """The proxies of the Toxiproxy server whose HTTP API is at ``api_url``.
 
     ``timeout`` bounds each HTTP request (connect and read), in seconds. The default outlasts
-    the server's own limit (25 s): removing a toxic waits up to 5 s for each link whose
-    destination does not read (a node that just died), and a client that gave up first would
-    count a removal that then succeeded as failed.
+    the server's own limit (25 s): removing a toxic waits up to 5 s for each buffered piece of
+    a connection whose destination does not read (a node that just died, a client that just
+    closed, a paused process), the server holds every other change to that proxy until then,
+    and a client that gave up first would count a removal that then succeeded as failed.
     """
 
     def __init__(self, api_url: str, timeout: float = 30.0) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
 
+    def _session(self) -> requests.Session:
+        """This thread's session (``requests.Session`` is not safe to share between threads)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
     def __enter__(self) -> ProxyControl:
         return self
@@ -85,8 +102,7 @@ class ProxyControl:
             else (f"the Toxiproxy server at {self.api_url}")
         )
         try:
-            with self._lock:
-                response = self._session.request(method, url, json=body, timeout=self.timeout)
+            response = self._session().request(method, url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
             raise ToxiproxyError(
                 f"{method} {path} failed for {what}: {exc}. Is the server running "
@@ -120,7 +136,8 @@ class ProxyControl:
         return str(created["listen"])
 
     def list(self) -> dict[str, ProxyInfo]:
-        """Every proxy on the server, by name."""
+        """Every proxy on the server, by name; ``toxics`` names those that act on data (not a
+        latency toxic left at 0 ms by :meth:`clear_latency`)."""
         proxies = self._call("GET", "/proxies") or {}
         return {
             name: ProxyInfo(
@@ -128,7 +145,7 @@ class ProxyControl:
                 listen=p["listen"],
                 upstream=p["upstream"],
                 enabled=bool(p["enabled"]),
-                toxics=tuple(sorted(t["name"] for t in p.get("toxics") or ())),
+                toxics=tuple(sorted(t["name"] for t in p.get("toxics") or () if _acts(t))),
             )
             for name, p in proxies.items()
         }
@@ -136,7 +153,9 @@ class ProxyControl:
     def _set_enabled(self, name: str, enabled: bool) -> None:
         self._call("PATCH", f"/proxies/{name}", name, {"enabled": enabled})
 
-    def _add_toxic(self, name: str, toxic: str, stream: str, kind: str, attrs: dict) -> None:
+    def _add_toxic(
+        self, name: str, toxic: str, stream: str, kind: str, attrs: dict[str, Any]
+    ) -> None:
         body = {"name": toxic, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": attrs}
         path = f"/proxies/{name}/toxics"
         if self._call("POST", path, name, body, ok_statuses=(409,)) is None:
@@ -166,7 +185,8 @@ class ProxyControl:
 
     def restore(self, names: Iterable[str]) -> None:
         """Undo :meth:`cut` (either mode) on each proxy; harmless on a proxy that is not cut.
-        Latency stays (see :meth:`clear_latency`)."""
+        Latency stays (see :meth:`clear_latency`). A cut's toxic closes the connections it held
+        when it is deleted, so deleting it does not wait as a latency toxic's deletion can."""
         for name in names:
             for toxic in _CUT_TOXICS.values():
                 self._remove_toxic(name, toxic)
@@ -181,10 +201,20 @@ class ProxyControl:
                 self._add_toxic(name, toxic, stream, "latency", attrs)
 
     def clear_latency(self, names: Iterable[str]) -> None:
-        """Remove the latency :meth:`latency` added; harmless where there is none."""
+        """End the latency :meth:`latency` added; harmless where there is none.
+
+        The latency toxics are set to 0 ms rather than deleted (a toxic at 0 ms passes data on
+        at once; :meth:`list` does not show it; :meth:`reset` and :meth:`delete_all` remove
+        it): Toxiproxy deletes a toxic by flushing what it holds under the proxy's lock, and
+        waits up to 5 s for every piece held for a connection whose destination closed during
+        the latency (a client or node that gave up on the slow link), so a deletion can hold
+        the proxy, and every change to it, for 25 s and more. Setting it to 0 returns at once.
+        """
+        idle = {"attributes": {"latency": 0, "jitter": 0}}
         for name in names:
             for toxic in _LATENCY_TOXICS.values():
-                self._remove_toxic(name, toxic)
+                path = f"/proxies/{name}/toxics/{toxic}"
+                self._call("PATCH", path, name, idle, ok_statuses=(404,))
 
     def reset(self) -> None:
         """Remove every toxic of every proxy and enable every proxy."""
@@ -194,3 +224,35 @@ class ProxyControl:
         """Delete every proxy (their listeners close)."""
         for name in self.list():
             self._call("DELETE", f"/proxies/{name}", name, ok_statuses=(404,))
+
+
+def _acts(toxic: dict[str, Any]) -> bool:
+    attributes = toxic.get("attributes") or {}
+    idle = toxic.get("type") == "latency" and not attributes.get("latency")
+    return not (idle and not attributes.get("jitter"))
+
+
+class ToxiproxyNetwork:
+    """The :class:`~nemesis.interface.NetworkControl` of a Toxiproxy-routed cluster: the link
+    ``src -> dst`` is the proxy :func:`~nemesis.interface.proxy_name` names, a cut is
+    :meth:`ProxyControl.cut`, a delay a latency toxic on both streams (so a request-response
+    round trip through the link gains about twice the delay)."""
+
+    def __init__(self, proxies: ProxyControl) -> None:
+        self.proxies = proxies
+
+    def cut(self, links: Collection[Link], mode: CutMode = "drop") -> None:
+        self.proxies.cut(_names(links), mode)
+
+    def heal(self, links: Collection[Link]) -> None:
+        self.proxies.restore(_names(links))
+
+    def delay(self, links: Collection[Link], ms: int, jitter: int = 0) -> None:
+        self.proxies.latency(_names(links), ms, jitter)
+
+    def clear_delay(self, links: Collection[Link]) -> None:
+        self.proxies.clear_latency(_names(links))
+
+
+def _names(links: Collection[Link]) -> list[str]:
+    return [proxy_name(src, dst) for src, dst in sorted(links)]

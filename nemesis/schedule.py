@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nemesis import faults, partitions, profiles
-from nemesis.catalogue import check_partition_mode, parse_kinds, parse_shapes
-from nemesis.faults import FAULT_KINDS, NODE_CHOICES
+from nemesis import faults, profiles
+from nemesis.catalogue import parse_kinds
+from nemesis.faults import FAULT_KINDS
 from nemesis.interface import Capabilities
+from nemesis.kind import Cluster, DrawContext
+from nemesis.partitions import check_partition_mode, parse_shapes
 from nemesis.profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 SCHEDULE_VERSION = 2
@@ -37,18 +39,9 @@ DEFAULT_INTERVAL = PROFILES["gentle"].interval
 class FaultStep:
     """One fault, from ``at`` to ``at + duration`` seconds after the nemesis starts.
 
-    ``params`` is JSON data, by ``kind``:
-
-    - ``partition``: ``shape``; ``groups`` (one-alone, halves, bridge as [half, [bridge], half]),
-      ``ring`` (majorities-ring) or ``node`` (primary-alone: isolated when no primary is known);
-      ``clients`` (client group -> side index, see :mod:`nemesis.partitions`); ``mode``
-      (``drop`` | ``refuse``, optional: the nemesis's default when absent).
-    - ``kill``, ``pause``, ``power-loss``: ``choose`` (see :data:`nemesis.faults.NODE_CHOICES`)
-      and the seeded ``node`` (one node) or ``nodes`` (several): the nodes hit, or when choosing
-      the primary, the fallback if none is known (``majority`` swaps the primary in).
-    - ``latency``: ``links`` ([[src, dst], ...]), ``ms``, ``jitter`` (ms), the ``node`` whose
-      links they are, and ``choose`` (``random`` | ``primary`` | ``all``, optional): with
-      ``primary`` the links are the primary's at run time, ``links`` the fallback's.
+    ``params`` is JSON data whose meaning is the kind's: each module of :mod:`nemesis.kinds`
+    says what its params hold (the nodes, groups, links or milliseconds of the fault, concrete
+    but for the current primary).
     """
 
     at: float
@@ -62,7 +55,7 @@ class FaultStep:
 
     def words(self) -> str:
         """The step as a short sentence, e.g. ``"at 3.2 s for 2 s: kill the primary (n1 if none
-        is known)"``."""
+        is known)"``; the words are the kind's."""
         known = FAULT_KINDS.get(self.kind)
         detail = known.words(self.params) if known else self.kind
         return f"at {self.at:g} s for {self.duration:g} s: {detail}"
@@ -113,6 +106,7 @@ class Schedule:
     def __post_init__(self) -> None:
         check_partition_mode(self.partition_mode)
         parse_shapes(self.shapes)
+        cluster = Cluster(self.nodes, self.client_groups)
         previous_at = 0.0
         for i, step in enumerate(self.steps):
             where = f"step {i} ({step.kind} at {step.at}s)"
@@ -127,7 +121,7 @@ class Schedule:
                 )
             if step.end > self.time_limit:
                 raise ValueError(f"{where}: ends after the time limit {self.time_limit}s")
-            _check_params(step, self.nodes, self.client_groups, where)
+            _check_params(step, cluster, where)
             previous_at = step.at
 
     def with_steps(self, steps: Iterable[FaultStep]) -> Schedule:
@@ -181,140 +175,11 @@ class Schedule:
             raise ValueError(f"schedule lacks the field {exc}") from exc
 
 
-def step_nodes(params: Mapping[str, Any]) -> list[str]:
-    """The seeded nodes of a process step: ``nodes``, or ``[node]`` (as version 1 wrote it)."""
-    nodes = params.get("nodes")
-    return list(nodes) if isinstance(nodes, list) else [params["node"]]
-
-
-def _check_params(
-    step: FaultStep, nodes: Sequence[str], client_groups: Sequence[str], where: str
-) -> None:
-    p = step.params
-    holds = FAULT_KINDS[step.kind].holds
+def _check_params(step: FaultStep, cluster: Cluster, where: str) -> None:
     try:
-        if holds == "cut":
-            partitions.from_params(p, nodes)
-            if "mode" in p:
-                check_partition_mode(p["mode"])
-        elif holds in ("killed", "paused"):
-            hit = step_nodes(p)
-            choose = p.get("choose", "random")
-            if choose not in NODE_CHOICES or not hit or not set(hit) <= set(nodes):
-                raise ValueError(
-                    f"needs choose in {list(NODE_CHOICES)} and node or nodes in {list(nodes)}"
-                )
-        elif holds == "latency":
-            ends = set(nodes) | set(client_groups)
-            if not p.get("links") or any(
-                len(link) != 2 or not set(link) <= ends for link in p["links"]
-            ):
-                raise ValueError(f"links must be [src, dst] pairs of {sorted(ends)}")
-            if int(p["ms"]) < 0 or int(p.get("jitter", 0)) < 0:
-                raise ValueError("ms and jitter must be >= 0")
-            if p.get("choose", "random") not in ("random", "primary", "all"):
-                raise ValueError("choose must be random, primary or all")
+        faults.kind(step.kind).check(step.params, cluster)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad params {p!r}: {exc}") from exc
-
-
-def _aim(
-    nodes: Sequence[str], profile: Profile, caps: Capabilities, rng: random.Random
-) -> dict[str, Any]:
-    """Whom a process fault hits: ``choose`` and the seeded ``node`` or ``nodes``."""
-    r = rng.random()
-    majority = len(nodes) // 2 + 1
-    if r < profile.primary_share and caps.has_primary:
-        return {"choose": "primary", "node": rng.choice(nodes)}
-    r -= profile.primary_share
-    if r < profile.majority_share and len(nodes) > 1:
-        picked = sorted(rng.sample(list(nodes), majority))
-        return {"choose": "majority" if caps.has_primary else "random", "nodes": picked}
-    r -= profile.majority_share
-    if r < profile.all_share:
-        return {"choose": "all", "nodes": list(nodes)}
-    return {"choose": "random", "node": rng.choice(nodes)}
-
-
-def latency_links(
-    node: str | None, nodes: Sequence[str], client_groups: Sequence[str]
-) -> list[list[str]]:
-    """Every link into and out of ``node`` (client groups' links to it included), or every link
-    of the cluster when ``node`` is ``None``."""
-    if node is None:
-        links = [[a, b] for a in nodes for b in nodes if a != b]
-        return links + [[c, n] for c in client_groups for n in nodes]
-    others = [n for n in nodes if n != node]
-    links = [[node, n] for n in others] + [[n, node] for n in others]
-    return links + [[c, node] for c in client_groups]
-
-
-def _latency_params(
-    nodes: Sequence[str],
-    client_groups: Sequence[str],
-    rng: random.Random,
-    profile: Profile,
-    caps: Capabilities,
-) -> dict[str, Any]:
-    node = rng.choice(nodes)
-    ms = rng.choice(profile.latency_ms)
-    if rng.random() < profile.latency_all_share:
-        choose: str = "all"
-    elif caps.has_primary and rng.random() < profile.primary_share:
-        choose = "primary"
-    else:
-        choose = "random"
-    links = latency_links(None if choose == "all" else node, nodes, client_groups)
-    return {"choose": choose, "node": node, "links": links, "ms": ms, "jitter": ms // 4}
-
-
-def _partition_params(
-    nodes: Sequence[str],
-    client_groups: Sequence[str],
-    mode: str,
-    rng: random.Random,
-    shapes: Sequence[str],
-    profile: Profile,
-    caps: Capabilities,
-) -> dict[str, Any]:
-    usable = usable_shapes(len(nodes), shapes, caps)
-    others = [s for s in usable if s != "primary-alone"]
-    aimed = "primary-alone" in usable and profile.primary_share > 0
-    if aimed and (not others or rng.random() < max(profile.primary_share, 1 / len(usable))):
-        shape = "primary-alone"
-    else:
-        shape = rng.choice(others or usable)
-    params = partitions.draw_params(shape, nodes, rng)
-    sides = len(partitions.from_params(params, nodes).sides)
-    params["clients"] = partitions.draw_placement(client_groups, sides, rng)
-    params["mode"] = mode
-    return params
-
-
-def usable_shapes(
-    node_count: int, shapes: Sequence[str] = (), caps: Capabilities | None = None
-) -> tuple[str, ...]:
-    """The partition shapes to draw from: ``shapes`` (all if empty) that fit ``node_count`` and
-    the system (``primary-alone`` only for one that names its primary).
-
-    Raises ``ValueError`` when none fits, naming the shapes and the node count, and when a shape
-    asked for by name needs what the system lacks.
-    """
-    caps = caps or Capabilities()
-    asked = parse_shapes(shapes)
-    if "primary-alone" in asked and (reason := caps.lacks_primary("partition shape primary-alone")):
-        raise ValueError(f"{reason}; use other --partition-shapes")
-    usable = tuple(
-        s
-        for s in partitions.shapes_for(node_count)
-        if (not asked or s in asked) and (s != "primary-alone" or caps.has_primary)
-    )
-    if not usable:
-        raise ValueError(
-            f"no partition shape of {list(shapes) or 'the catalogue'} works with {node_count} "
-            f"nodes; use more nodes or other shapes"
-        )
-    return usable
+        raise ValueError(f"{where}: bad params {step.params!r}: {exc}") from exc
 
 
 def draw_params(
@@ -326,17 +191,20 @@ def draw_params(
     shapes: Sequence[str] = (),
     profile: Profile | None = None,
     caps: Capabilities | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """Concrete params of one step of ``kind``, drawn from ``rng`` (see :class:`FaultStep`)."""
-    profile = profile or PROFILES[DEFAULT_PROFILE]
-    caps = caps or Capabilities()
-    if kind == "partition":
-        return _partition_params(nodes, client_groups, partition_mode, rng, shapes, profile, caps)
-    if faults.kind(kind).holds in ("killed", "paused"):
-        return _aim(nodes, profile, caps, rng)
-    if kind == "latency":
-        return _latency_params(nodes, client_groups, rng, profile, caps)
-    raise ValueError(f"no parameters are drawn for nemesis kind {kind!r}")
+    """Concrete params of one step of ``kind``, drawn from ``rng`` by the kind itself (see its
+    module in :mod:`nemesis.kinds`); ``seed`` is the schedule's, for the kinds that make a choice
+    once per run."""
+    context = DrawContext(
+        Cluster(tuple(nodes), tuple(client_groups)),
+        profile or PROFILES[DEFAULT_PROFILE],
+        caps or Capabilities(),
+        partition_mode,
+        tuple(shapes),
+        seed,
+    )
+    return faults.kind(kind).draw(context, rng)
 
 
 def _chosen_kinds(
@@ -345,10 +213,10 @@ def _chosen_kinds(
     """The kinds to draw from: those asked for (each must apply to the system), or the
     profile's that apply."""
     if kinds is None:
-        return tuple(k for k in profile.weights if caps.lacks(k) is None)
+        return tuple(k for k in profile.weights if faults.kind(k).lacks(caps) is None)
     chosen = parse_kinds(kinds)
     for kind in chosen:
-        if reason := caps.lacks(kind):
+        if reason := faults.kind(kind).lacks(caps):
             raise ValueError(f"{reason}; choose other --nemesis kinds")
     return chosen
 
@@ -361,7 +229,8 @@ def _companion(
     rng: random.Random,
 ) -> FaultStep | None:
     """A fault of a kind ``profile.companions`` pairs with ``main``'s, inside its window, or
-    ``None`` when no such kind is drawn from. During a partition it is not aimed at the primary."""
+    ``None`` when no such kind is drawn from. It is aimed at the primary only where ``main``'s
+    kind allows (a fault on the primary during a partition would undo its isolation)."""
     choices = [k for k in profile.companions.get(main.kind, ()) if k in kinds]
     if not choices:
         return None
@@ -370,7 +239,8 @@ def _companion(
     duration = round(min(main.duration * rng.uniform(0.3, 0.8), main.end - at), 3)
     if duration <= 0:
         return None
-    return FaultStep(at, kind, duration, draw(kind, main.kind != "partition"))
+    aimed = faults.kind(main.kind).companions_aimed
+    return FaultStep(at, kind, duration, draw(kind, aimed))
 
 
 def generate_schedule(
@@ -407,17 +277,17 @@ def generate_schedule(
     if kinds and not nodes:
         raise ValueError("a nemesis needs at least one node")
     shapes = parse_shapes(shapes)
-    if "partition" in kinds and not partitions.shapes_for(len(nodes)):
-        raise ValueError(f"a partition needs at least 2 nodes, got {len(nodes)}")
-    if "partition" in kinds:
-        usable_shapes(len(nodes), shapes, caps)
+    cluster = Cluster(tuple(nodes), tuple(client_groups))
+    context = DrawContext(cluster, chosen, caps, partition_mode, shapes, seed)
+    for name in kinds:
+        faults.kind(name).can_draw(context)
     rng = random.Random(seed)
-
-    unaimed = dataclasses.replace(chosen, primary_share=0.0, majority_share=0.0)
+    unaimed = dataclasses.replace(
+        context, profile=dataclasses.replace(chosen, primary_share=0.0, majority_share=0.0)
+    )
 
     def draw(kind: str, aimed: bool = True) -> dict[str, Any]:
-        aim = chosen if aimed else unaimed
-        return draw_params(kind, nodes, client_groups, rng, partition_mode, shapes, aim, caps)
+        return faults.kind(kind).draw(context if aimed else unaimed, rng)
 
     steps: list[FaultStep] = []
     turn: list[str] = []

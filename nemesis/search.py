@@ -46,6 +46,7 @@ def _step(
         template.shapes,
         PROFILES[aim],
         template.capabilities,
+        template.seed,
     )
     return FaultStep(at, kind, duration, params)
 

@@ -2,16 +2,15 @@
 matches what it did to the world, and after ``heal_all`` nothing is in effect and the world is
 whole again.
 
-The target and the proxy control are fakes on purpose: the property is about the nemesis's
-bookkeeping, so the fakes model only what the real ones promise (cutting a cut proxy again is
-harmless; killing a paused node kills it; pausing or resuming a dead node does nothing; restarting
-a running one does nothing) and can be told to fail.
+The target and the network control are a fake on purpose (:mod:`tests.helpers.nemesis_fakes`):
+the property is about the nemesis's bookkeeping, so the fake models only what the real ones
+promise, and can be told to fail.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypothesis import settings
@@ -20,78 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from nemesis.runner import Nemesis
 from nemesis.schedule import FaultStep
+from tests.helpers.nemesis_fakes import FakeWorld
 
 NODES = ("n1", "n2", "n3")
 CLIENTS = ("c0",)
-
-
-class Flaky:
-    """Raises on calls while ``failing`` is set."""
-
-    failing = False
-
-    def check(self, what: str) -> None:
-        if self.failing:
-            raise OSError(f"{what}: injected failure")
-
-
-class FakeWorld(Flaky):
-    """Processes and proxies of a 3-node cluster as plain sets."""
-
-    def __init__(self) -> None:
-        self.nodes = NODES
-        self.client_groups = CLIENTS
-        self.down: set[str] = set()
-        self.paused: set[str] = set()
-        self.cut_names: set[str] = set()
-        self.latent: set[str] = set()
-        self.current_primary: str | None = "n1"
-
-    # Target
-    def kill(self, node: str) -> None:
-        self.check("kill")
-        self.down.add(node)
-        self.paused.discard(node)
-
-    def power_loss(self, node: str) -> None:
-        self.kill(node)
-
-    def restart(self, node: str) -> None:
-        self.check("restart")
-        self.down.discard(node)
-
-    def pause(self, node: str) -> None:
-        self.check("pause")
-        if node not in self.down:
-            self.paused.add(node)
-
-    def resume(self, node: str) -> None:
-        self.check("resume")
-        self.paused.discard(node)
-
-    def primary(self) -> str | None:
-        return self.current_primary
-
-    # ProxyControl
-    def cut(self, names: Iterable[str], mode: str = "drop") -> None:
-        self.check("cut")
-        self.cut_names |= set(names)
-
-    def restore(self, names: Iterable[str]) -> None:
-        self.check("restore")
-        self.cut_names -= set(names)
-
-    def latency(self, names: Iterable[str], ms: int, jitter: int = 0) -> None:
-        self.check("latency")
-        self.latent |= set(names)
-
-    def clear_latency(self, names: Iterable[str]) -> None:
-        self.check("clear_latency")
-        self.latent -= set(names)
-
-
-def _names(links: Iterable[tuple[str, str]]) -> set[str]:
-    return {f"{a}-{b}" for a, b in links}
 
 
 nodes_st = st.lists(st.sampled_from(NODES), min_size=1, max_size=3, unique=True).map(sorted)
@@ -137,7 +68,7 @@ class NemesisBookkeeping(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.world = FakeWorld()
         self.ops: list[dict[str, Any]] = []
-        self.nemesis = Nemesis(self.world, self.world, self.record)  # type: ignore[arg-type]
+        self.nemesis = Nemesis(self.world, self.world, self.record)
         self.undos: list[Callable[[], Awaitable[bool]]] = []
         self.failed_ever = False
 
@@ -179,19 +110,19 @@ class NemesisBookkeeping(RuleBasedStateMachine):
     def assert_whole(self) -> None:
         assert self.nemesis.in_effect.empty()
         w = self.world
-        assert (w.down, w.paused, w.cut_names, w.latent) == (set(), set(), set(), set())
+        assert w.whole()
 
     @invariant()
     def the_world_holds_no_fault_the_nemesis_does_not_know(self) -> None:
         held, w = self.nemesis.in_effect, self.world
-        assert w.cut_names <= _names(held.cut)
-        assert w.latent <= _names(held.latency)
-        assert w.down <= held.killed
-        assert w.paused <= held.paused
+        assert w.cut_links <= held.owed("cut")
+        assert set(w.latent) <= held.owed("latency")
+        assert w.down <= held.owed("killed")
+        assert w.paused <= held.owed("paused")
         if not self.failed_ever:
-            assert w.cut_names == _names(held.cut)
-            assert w.latent == _names(held.latency)
-            assert w.down == held.killed
+            assert w.cut_links == held.held("cut")
+            assert set(w.latent) == held.held("latency")
+            assert w.down == held.held("killed")
 
     @invariant()
     def every_undo_op_follows_its_invoke(self) -> None:
@@ -205,6 +136,7 @@ class NemesisBookkeeping(RuleBasedStateMachine):
         try:
             self.heal_everything()
         finally:
+            self.nemesis.close()
             self.loop.close()
 
 

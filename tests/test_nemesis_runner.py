@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nemesis.interface import Target, proxy_name
-from nemesis.proxies import ProxyControl
+from nemesis.interface import Target
+from nemesis.proxies import ProxyControl, ToxiproxyNetwork
 from nemesis.runner import Nemesis
 from nemesis.schedule import FaultStep, Schedule
 from nemesis.toxiproxy_server import ToxiproxyServer
+from tests.helpers.link_proxies import cluster_links, link_proxies
+from tests.helpers.nemesis_fakes import History
 
 NODES = ("n1", "n2", "n3")
 CLIENTS = ("c0", "c1")
-LINKS = [(a, b) for a in NODES for b in NODES if a != b] + [(c, n) for c in CLIENTS for n in NODES]
+LINKS = cluster_links(NODES, CLIENTS)
 
 
 class FakeTarget:
@@ -56,40 +56,21 @@ class FakeTarget:
         return self._primary
 
 
-class History:
-    """A stand-in for Recorder.record that keeps operations in memory, thread-safe."""
+def nemesis_for(target: Any, proxies: ProxyControl, history: History, **kwargs: Any) -> Nemesis:
+    """A nemesis over ``target`` and the Toxiproxy network of ``proxies``, recording into
+    ``history``."""
+    return Nemesis(target, ToxiproxyNetwork(proxies), history.record, clock=history.clock, **kwargs)
 
-    def __init__(self) -> None:
-        self.ops: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._start = time.monotonic()
-        self.on_record: Any = None
 
-    def record(self, process: int | str, type: str, f: str, value: Any, **extra: Any) -> dict:
-        op = {"time": time.monotonic() - self._start, "process": process, "type": type, "f": f}
-        op.update(value=value, **{k: v for k, v in extra.items() if v is not None})
-        with self._lock:
-            op["index"] = len(self.ops)
-            self.ops.append(op)
-        if self.on_record:
-            self.on_record(op)
-        return op
-
-    def pairs(self) -> list[tuple[str, str]]:
-        return [(op["type"], op["f"]) for op in self.ops]
+def step(kind: str, at: float, duration: float, **params: Any) -> FaultStep:
+    return FaultStep(at, kind, duration, params)
 
 
 @pytest.fixture
 def control(toxiproxy: ToxiproxyServer) -> Iterator[ProxyControl]:
     """Every link of a 3-node, 2-client-group cluster, each proxying to a closed port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        upstream = f"127.0.0.1:{sock.getsockname()[1]}"
-    with ProxyControl(toxiproxy.url, timeout=2.0) as pc:
-        for src, dst in LINKS:
-            pc.create(proxy_name(src, dst), "127.0.0.1:0", upstream)
+    with link_proxies(toxiproxy.url, LINKS) as pc:
         yield pc
-        pc.delete_all()
 
 
 def schedule(*steps: FaultStep) -> Schedule:
@@ -112,8 +93,8 @@ def test_a_partition_cuts_its_links_for_its_duration_and_is_recorded(control: Pr
     seen: list[dict] = []
     history.on_record = lambda op: op["type"] == "ok" and seen.append(toxic_state(control))
     params = {"shape": "one-alone", "groups": [["n3"], ["n1", "n2"]], "clients": {"c0": 0, "c1": 1}}
-    nemesis = Nemesis(target, control, history.record, partition_mode="drop")
-    asyncio.run(nemesis.run(schedule(FaultStep(0.05, "partition", 0.2, params))))
+    nemesis = nemesis_for(target, control, history, partition_mode="drop")
+    asyncio.run(nemesis.run(schedule(FaultStep(0.05, "partition", 1.0, params))))
 
     assert history.pairs() == [
         ("invoke", "partition"),
@@ -130,7 +111,7 @@ def test_a_partition_cuts_its_links_for_its_duration_and_is_recorded(control: Pr
     assert sorted(map(tuple, value["links_cut"])) == sorted(tuple(n.split("-")) for n in expected)
     assert seen[1] == {}
     assert history.ops[2]["value"] == {"links": value["links_cut"]}
-    assert history.ops[1]["time"] >= 0.05 and history.ops[3]["time"] >= 0.25
+    assert history.ops[1]["time"] >= 0.05e9 and history.ops[3]["time"] >= 0.25e9
     assert json.loads(json.dumps(history.ops)) == history.ops
     assert nemesis.in_effect.empty()
 
@@ -140,7 +121,7 @@ def test_refuse_mode_and_primary_alone_ask_the_cluster(control: ProxyControl):
     seen: list[dict] = []
     history.on_record = lambda op: op["type"] == "ok" and seen.append(toxic_state(control))
     params = {"shape": "primary-alone", "node": "n3", "clients": {"c0": 1, "c1": 1}}
-    nemesis = Nemesis(target, control, history.record, partition_mode="refuse")
+    nemesis = nemesis_for(target, control, history, partition_mode="refuse")
     asyncio.run(nemesis.run(schedule(FaultStep(0, "partition", 0.05, params))))
     assert history.ops[1]["value"]["groups"] == [["n1"], ["n2", "n3"]]
     assert set(seen[0]) == {"n1-n2", "n1-n3", "n2-n1", "n3-n1", "c0-n1", "c1-n1"}
@@ -158,7 +139,7 @@ def test_process_faults_and_latency_in_order(control: ProxyControl):
         FaultStep(0.1, "pause", 0.05, {"choose": "random", "node": "n1"}),
         FaultStep(0.2, "latency", 0.05, latency),
     )
-    asyncio.run(Nemesis(target, control, history.record).run(schedule(*steps)))
+    asyncio.run(nemesis_for(target, control, history).run(schedule(*steps)))
     assert target.calls == [("kill", "n3"), ("restart", "n3"), ("pause", "n1"), ("resume", "n1")]
     fs = [f for t, f in history.pairs() if t == "ok"]
     assert fs == ["kill", "restart", "pause", "resume", "latency", "clear-latency"]
@@ -176,15 +157,16 @@ def test_process_faults_and_latency_in_order(control: ProxyControl):
 def test_a_fault_that_fails_is_recorded_info_and_the_run_goes_on(control: ProxyControl):
     history, target = History(), FakeTarget(fail=("kill",))
     steps = (
-        FaultStep(0, "kill", 0.01, {"choose": "random", "node": "n2"}),
-        FaultStep(0.02, "latency", 0.01, {"links": [["n1", "c0"]], "ms": 5}),
-        FaultStep(0.04, "pause", 0.01, {"choose": "random", "node": "n1"}),
+        FaultStep(0, "kill", 0.05, {"choose": "random", "node": "n2"}),
+        FaultStep(0.1, "latency", 0.05, {"links": [["n1", "c0"]], "ms": 5}),
+        FaultStep(0.2, "pause", 0.05, {"choose": "random", "node": "n1"}),
     )
-    nemesis = Nemesis(target, control, history.record)
+    nemesis = nemesis_for(target, control, history)
     asyncio.run(nemesis.run(schedule(*steps)))
-    kill = history.ops[1]
-    assert (kill["type"], kill["f"]) == ("info", "kill") and "no such process" in kill["error"]
-    latency = history.ops[5]
+    outcomes = {(op["f"], op["step"]): op for op in history.ops if op["type"] != "invoke"}
+    kill = outcomes[("kill", 0)]
+    assert kill["type"] == "info" and "n2: OSError: kill n2: no such process" in kill["error"]
+    latency = outcomes[("latency", 1)]
     assert latency["type"] == "info" and "'n1-c0'" in latency["error"]
     assert ("resume", "n1") in target.calls and ("restart", "n2") in target.calls
 
@@ -192,7 +174,7 @@ def test_a_fault_that_fails_is_recorded_info_and_the_run_goes_on(control: ProxyC
 def test_stop_heals_and_heal_all_is_idempotent(control: ProxyControl):
     history, target = History(), FakeTarget()
     params = {"shape": "halves", "groups": [["n1"], ["n2", "n3"]], "clients": {}}
-    nemesis = Nemesis(target, control, history.record)
+    nemesis = nemesis_for(target, control, history)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -214,12 +196,13 @@ def test_stop_heals_and_heal_all_is_idempotent(control: ProxyControl):
 
 def test_heal_all_after_cancellation_undoes_every_fault(control: ProxyControl):
     history, target = History(), FakeTarget()
-    nemesis = Nemesis(target, control, history.record)
+    nemesis = nemesis_for(target, control, history)
 
     async def main() -> None:
-        await nemesis.kill("n1")
-        await nemesis.pause("n2")
-        await nemesis.latency({("n3", "n1")}, 50, 5)
+        await nemesis.start(step("kill", 0, 1, choose="random", node="n1"), NODES, CLIENTS)
+        await nemesis.start(step("pause", 0, 1, choose="random", node="n2"), NODES, CLIENTS)
+        latency = step("latency", 0, 1, links=[["n3", "n1"]], ms=50, jitter=5)
+        await nemesis.start(latency, NODES, CLIENTS)
         run = asyncio.create_task(
             nemesis.run(
                 schedule(
@@ -236,16 +219,17 @@ def test_heal_all_after_cancellation_undoes_every_fault(control: ProxyControl):
         assert await nemesis.heal_all() is True
 
     asyncio.run(main())
-    tail = [f for t, f in history.pairs()[-8:] if t == "ok"]
-    assert tail == ["heal", "clear-latency", "resume", "restart"]
-    assert target.calls[-2:] == [("resume", "n2"), ("restart", "n1")]
+    invoked = [f for t, f in history.pairs()[-8:] if t == "invoke"]
+    assert invoked == ["heal", "clear-latency", "resume", "restart"]  # the network first
+    assert sorted(f for t, f in history.pairs()[-8:] if t == "ok") == sorted(invoked)
+    assert set(target.calls[-2:]) == {("resume", "n2"), ("restart", "n1")}
     assert toxic_state(control) == {}
     assert nemesis.in_effect.empty()
 
 
 def test_a_schedule_for_another_cluster_is_refused_before_any_fault():
     history = History()
-    nemesis = Nemesis(FakeTarget(), ProxyControl("http://127.0.0.1:9"), history.record)
+    nemesis = nemesis_for(FakeTarget(), ProxyControl("http://127.0.0.1:9"), history)
     other = Schedule((), ("n1", "n2"), CLIENTS, 60)
     with pytest.raises(ValueError, match=r"nodes \['n1', 'n2'\].*same node count"):
         asyncio.run(nemesis.run(other))
@@ -254,19 +238,19 @@ def test_a_schedule_for_another_cluster_is_refused_before_any_fault():
 
 def test_a_failed_undo_stays_in_effect_for_a_retry(tmp_path: Path):
     history, target = History(), FakeTarget(fail=("restart",))
-    nemesis = Nemesis(target, ProxyControl("http://127.0.0.1:9", timeout=0.5), history.record)
+    nemesis = nemesis_for(target, ProxyControl("http://127.0.0.1:9", timeout=0.5), history)
 
     async def main() -> None:
-        await nemesis.kill("n1")
+        await nemesis.start(step("kill", 0, 1, choose="random", node="n1"), NODES, CLIENTS)
         assert await nemesis.heal_all() is False
         assert await nemesis.heal_all() is False
 
     asyncio.run(main())
     assert target.calls == [("kill", "n1"), ("restart", "n1"), ("restart", "n1")]
-    assert nemesis.in_effect.killed == {"n1"}
+    assert nemesis.in_effect.owed("killed") == {"n1"}
 
 
-def test_an_undo_interrupted_by_the_end_of_the_run_is_recorded_and_done_again_by_heal_all():
+def test_an_undo_not_confirmed_in_its_bound_is_recorded_and_done_again_by_heal_all():
     release = threading.Event()
 
     class SlowResume(FakeTarget):
@@ -276,23 +260,20 @@ def test_an_undo_interrupted_by_the_end_of_the_run_is_recorded_and_done_again_by
                 release.wait(10)
 
     history, target = History(), SlowResume()
-    nemesis = Nemesis(target, ProxyControl("http://127.0.0.1:9", timeout=0.5), history.record)
+    proxies = ProxyControl("http://127.0.0.1:9", timeout=0.5)
+    nemesis = nemesis_for(target, proxies, history, bound=0.2)
 
     async def main() -> None:
-        await nemesis.pause("n2")
-        undo = asyncio.create_task(nemesis.resume("n2"))
-        await asyncio.sleep(0.2)
-        undo.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await undo
-        assert nemesis.in_effect.paused == {"n2"}
+        undo = await nemesis.start(step("pause", 0, 1, choose="random", node="n2"), NODES, CLIENTS)
+        assert await asyncio.wait_for(undo(), 2) is False  # recorded once its bound passed
+        assert nemesis.in_effect.owed("paused") == {"n2"}
         release.set()
         assert await nemesis.heal_all() is True
 
     asyncio.run(main())
     resumes = [("invoke", "resume"), ("info", "resume"), ("invoke", "resume"), ("ok", "resume")]
     assert history.pairs()[2:] == resumes
-    assert "interrupted" in history.ops[3]["error"]
+    assert "not confirmed within 0.2 s: 1 of 1 still in progress: n2" in history.ops[3]["error"]
     assert target.calls == [("pause", "n2"), ("resume", "n2"), ("resume", "n2")]
 
 
@@ -310,7 +291,7 @@ def test_overlapping_faults_run_together_and_an_undo_keeps_what_another_fault_ho
         FaultStep(0.15, "latency", 0.1, latency),
         FaultStep(0.2, "kill", 0.3, {"choose": "primary", "node": "n3"}),
     )
-    nemesis = Nemesis(target, control, history.record)
+    nemesis = nemesis_for(target, control, history)
     asyncio.run(nemesis.run(schedule(*steps)))
     oks = [(op["f"], op["value"].get("nodes")) for op in history.ops if op["type"] == "ok"]
     assert oks == [

@@ -237,6 +237,37 @@ def test_shrink_needs_a_failure_or_an_anomaly_to_aim_at(tmp_path: Path) -> None:
     assert shrink_cmd.load_original(run_dir).kinds == ("seq-conflict",)
 
 
+def history_of(schedule: Schedule, started: int, zero: float = 1.0) -> list[dict[str, Any]]:
+    """Nemesis ops as the runner records them for the first ``started`` steps of ``schedule``,
+    each on time, and a history that ends before the next step was due."""
+    from nemesis.faults import FAULT_KINDS
+
+    ops: list[dict[str, Any]] = []
+    for index, step in enumerate(schedule.steps[:started]):
+        kind = FAULT_KINDS[step.kind]
+        for f, at in ((kind.start_f, step.at), (kind.undo_f, step.end)):
+            planned = round((zero + at) * 1e9)
+            base = {"process": "nemesis", "f": f, "value": {}, "step": index}
+            ops.append({**base, "time": planned + 1000, "type": "invoke", "planned": planned})
+            ops.append({**base, "time": planned + 2000, "type": "ok"})
+    ops.sort(key=lambda op: op["time"])
+    return [{"index": i, **op} for i, op in enumerate(ops)]
+
+
+def test_shrink_works_on_the_faults_that_ran_not_on_those_only_planned(tmp_path: Path) -> None:
+    _, schedule, run_dir = stored_run(tmp_path)
+    write_json(run_dir / "results.json", counts(lost=1))
+    lines = history_of(schedule, started=len(schedule.steps) - 1)
+    (run_dir / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in lines))
+    original = shrink_cmd.load_original(run_dir)
+    assert original.schedule.steps == schedule.steps[:-1]
+    assert original.planned == schedule
+    (run_dir / "history.jsonl").write_text(
+        "".join(json.dumps(op) + "\n" for op in history_of(schedule, len(schedule.steps)))
+    )
+    assert shrink_cmd.load_original(run_dir).planned is None  # all ran: the plan is what ran
+
+
 # --- the shrink command against a stand-in for run_test ------------------------------------------
 
 

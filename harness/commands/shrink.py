@@ -1,7 +1,9 @@
 """``splitbrain shrink RUN_DIR``: the fewest faults of a failed run's schedule that still break it.
 
-Re-runs the stored configuration with sub-lists of its fault schedule, chosen by delta debugging
-(:func:`harness.shrink.ddmin`); each run gets its own run directory under ``OUT/<name>-shrink/``.
+Re-runs the stored configuration with sub-lists of the faults that ran (the steps of its
+schedule that the history shows started, as they ran: :mod:`nemesis.ran`), chosen by delta
+debugging (:func:`harness.shrink.ddmin`); each run gets its own run directory under
+``OUT/<name>-shrink/``.
 Writes ``RUN_DIR/shrink.json`` (the minimal schedule and every attempt) and prints the minimal
 faults and the command that replays them. Exits 0 when it found a smaller failing schedule or
 the original is already minimal, 1 when the first re-run of the original did not fail again,
@@ -34,6 +36,7 @@ from harness.shrink import (
     target_kinds,
 )
 from harness.stored_run import RunUnreadable, locate
+from nemesis.ran import compare as compare_schedule
 from nemesis.schedule import FaultStep, Schedule
 
 BAD_INPUT = 2
@@ -94,12 +97,14 @@ def _positive(text: str) -> int:
 
 @dataclass(frozen=True)
 class Original:
-    """The run to shrink: its configuration, its schedule and the anomaly kinds to keep."""
+    """The run to shrink: its configuration, the schedule of the faults that ran, and the
+    anomaly kinds to keep; ``planned`` is test.json's schedule when what ran differs from it."""
 
     run_dir: Path
     config: RunConfig
     schedule: Schedule
     kinds: tuple[str, ...]
+    planned: Schedule | None = None
 
 
 def parse_anomalies(text: str | None, found: Collection[str] = ()) -> tuple[str, ...]:
@@ -133,7 +138,18 @@ def load_original(run_dir: Path, wanted: tuple[str, ...] = ()) -> Original:
             f"{run_dir}: the run found no anomaly, so there is no failure to shrink; give "
             "--anomaly NAME to shrink towards a failure its re-runs show"
         )
-    return Original(run_dir, config, schedule, kinds)
+    ran = schedule_that_ran(run_dir, schedule)
+    return Original(run_dir, config, ran, kinds, None if ran == schedule else schedule)
+
+
+def schedule_that_ran(run_dir: Path, planned: Schedule) -> Schedule:
+    """The steps of ``planned`` that the run's history shows started, as they ran; ``planned``
+    itself when the history does not say (or cannot be read)."""
+    try:
+        ops = list(locate(run_dir).ops())
+    except (RunUnreadable, OSError, ValueError):
+        return planned
+    return compare_schedule(planned, ops).ran_schedule(planned)
 
 
 def _original_counts(run_dir: Path) -> dict[str, int]:
@@ -245,6 +261,7 @@ def report_data(
         "reproduced": result.reproduced,
         "one_minimal": result.one_minimal,
         "original_steps": len(original.schedule.steps),
+        "planned_steps": len((original.planned or original.schedule).steps),
         "minimal_indexes": list(result.indexes),
         "minimal_schedule": original.schedule.with_steps(result.minimal).to_json(),
         "minimal_run_dir": minimal_run,
@@ -310,6 +327,12 @@ def conclusion(original: Original, result: ShrinkResult[FaultStep], data: dict[s
 def shrink(original: Original, out_root: Path, max_runs: int, tries: int, stream: TextIO) -> int:
     """Run the shrink, write shrink.json, print the conclusion; returns the exit code."""
     steps = list(original.schedule.steps)
+    if original.planned is not None:
+        print(
+            f"what ran differs from test.json's plan: shrinking the {len(steps)} faults that "
+            f"ran, as they ran (of {len(original.planned.steps)} planned)",
+            file=stream,
+        )
     print(
         f"shrinking {len(steps)} faults of {original.run_dir}; a re-run fails when it shows any "
         f"of: {', '.join(original.kinds)}; at most {max_runs} attempts of up to {tries} run(s), "

@@ -358,9 +358,11 @@ class _Fold:
 
     def nemesis(self, op: Mapping[str, Any], index: int, time_ns: int, kind: Any, f: str) -> None:
         value = op.get("value")
+        step = op.get("step")  # tells apart the overlapping ops of one f (nemesis.runner)
+        step = step if isinstance(step, int) else None
         if kind == "invoke":
             if f in UNDO_FAULT:
-                self.closing[("undo", f)] = self.matching(UNDO_FAULT[f], _targets(value))
+                self.closing[("undo", f, step)] = self.matching(UNDO_FAULT[f], _targets(value))
                 return
             self.kinds.setdefault(f, None)
             fid = self.next_fault
@@ -368,14 +370,14 @@ class _Fold:
             self.open_faults[fid] = _OpenFault(
                 f, fault_label(value), _targets(value), index, time_ns, partition_groups(value)
             )
-            self.closing.setdefault(("own", f), []).append(fid)
+            self.closing.setdefault(("own", f, step), []).append(fid)
         elif kind in OUTCOMES and f in UNDO_FAULT:
             if kind != "fail":
-                for fid in self.closing.pop(("undo", f), []):
+                for fid in self.closing.pop(("undo", f, step), []):
                     self.close(fid, index, time_ns)
-            self.closing.pop(("undo", f), None)
+            self.closing.pop(("undo", f, step), None)
         elif kind in OUTCOMES:
-            for fid in self.closing.pop(("own", f), []):
+            for fid in self.closing.pop(("own", f, step), []):
                 if kind == "fail" or f not in FAULT_UNDO:
                     self.close(fid, index, time_ns, failed=kind == "fail")
 

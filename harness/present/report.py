@@ -312,6 +312,47 @@ def _timeline(summary: HistorySummary) -> list[str]:
     return out
 
 
+def _schedule_section(results: Results) -> list[str]:
+    """The planned fault schedule beside what ran (results.json's ``nemesis``, from
+    :mod:`nemesis.ran`): a line when the two agree, every difference and its reason otherwise."""
+    ran = results.nemesis
+    if not ran or not ran.get("summary"):
+        return []
+    out = [
+        '<h2 id="schedule">Fault schedule: planned and ran</h2>',
+        f"<p>{_e(str(ran['summary']))}</p>",
+    ]
+    differences = [str(d) for d in ran.get("differences") or ()]
+    if differences:
+        out.append("<ul>" + "".join(f"<li>{_e(d)}</li>" for d in differences[:200]) + "</ul>")
+
+    def cells(op: Any) -> str:
+        if not isinstance(op, Mapping):
+            return f"<td class='n'>{_DASH}</td>" * 3 + f"<td>{_DASH}</td>"
+        late = op.get("late_ms")
+        return (
+            f"<td class='n'>{_e(str(op.get('planned_s', _DASH)))}</td>"
+            f"<td class='n'>{_e(str(op.get('invoked_s', _DASH)))}</td>"
+            f"<td class='n'>{_DASH if late is None else f'{late:+.1f}'}</td>"
+            f"<td>{_e(str(op.get('outcome') or 'no completion'))}</td>"
+        )
+
+    rows = [
+        f"<tr><td class='n'>{_e(str(step.get('step')))}</td><td>{_e(str(step.get('kind')))}</td>"
+        f"{cells(step.get('start'))}{cells(step.get('undo'))}</tr>"
+        for step in ran.get("steps") or ()
+        if isinstance(step, Mapping)
+    ]
+    if rows:
+        head = "<th>planned s</th><th>invoked s</th><th>late ms</th><th>outcome</th>"
+        out.append(
+            f"<details><summary>every step ({len(rows)})</summary><table><tr><th>step</th>"
+            f"<th>kind</th>{head.replace('<th>', '<th>start ')}{head.replace('<th>', '<th>undo ')}"
+            f"</tr>{''.join(rows)}</table></details>"
+        )
+    return out
+
+
 def _availability_section(summary: HistorySummary) -> list[str]:
     stats = summary.availability
     timeline = summary.timeline
@@ -420,6 +461,7 @@ def render_report(
     body += [f'<p class="note">{_e(note)}</p>' for note in notes]
     body += _anomaly_table(judged)
     body += _timeline(summary)
+    body += _schedule_section(judged)
     body += _availability_section(summary)
     body += _anomaly_examples(judged, summary)
     body += _listing(summary)

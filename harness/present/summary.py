@@ -36,6 +36,10 @@ def format_summary(given: Results | Mapping[str, Any]) -> str:
     faults = results.stats.get("faults")
     if isinstance(faults, Mapping) and faults:
         lines.append("faults: " + ", ".join(f"{kind} {n}" for kind, n in faults.items()))
+    ran = results.nemesis or {}
+    if ran.get("summary"):
+        lines.append(str(ran["summary"]))
+        lines += [f"  {line}" for line in list(ran.get("differences") or ())[:10]]
     examples = _examples(results, names)
     if examples:
         lines += ["", "examples (indexes are history line indexes, from 0):", *examples]

@@ -52,7 +52,7 @@ def make_operations(tree: LazyTree, lock: threading.Lock) -> Any:
     """An ``mfusepy.Operations`` serving ``tree``; every call holds ``lock``."""
     mfusepy = _load_mfusepy()
 
-    class LazyOperations(mfusepy.Operations):
+    class LazyOperations(mfusepy.Operations):  # type: ignore[misc,name-defined]
         use_ns = True
 
         def _locked(self, fn: Callable[[], T]) -> T:

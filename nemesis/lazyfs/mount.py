@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from nemesis.lazyfs.fs import FSNAME_PREFIX, INSTALL_HINT
 from splitbrain.errors import SplitbrainError
@@ -55,16 +56,16 @@ class LazyFS:
     backing: Path
     mountpoint: Path
     control: Path
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log: Path
 
-    def _command(self, command: str, timeout: float = 30.0) -> dict:
+    def _command(self, command: str, timeout: float = 30.0) -> dict[str, Any]:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout)
                 sock.connect(str(self.control))
                 sock.sendall(command.encode() + b"\n")
-                reply = json.loads(sock.makefile("r").readline() or "{}")
+                reply: dict[str, Any] = json.loads(sock.makefile("r").readline() or "{}")
         except (OSError, ValueError) as exc:
             raise LazyFSError(
                 f"lazyfs at {self.mountpoint} did not answer {command!r} ({exc}); "
