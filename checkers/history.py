@@ -37,37 +37,17 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from splitbrain.errors import SplitbrainError
+from checkers.errors import FIX_LINE, HistoryError
 
 HISTORY_FILE = "history.jsonl"
 CONTROL_PROCESSES = frozenset({"nemesis", "harness"})
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info"})
 
-_FIX_LINE = (
-    "The file does not follow history-format.md v1: fix that line (or the recorder that wrote it) "
-    "and run the check again."
-)
+_FIX_LINE = FIX_LINE
 _FIX_JSON = (
     "A run killed while writing can leave a partial last line: delete it, or fix the line, "
     "and run the check again."
 )
-
-
-class HistoryError(SplitbrainError):
-    """A history that cannot be read as format v1.
-
-    ``str()`` is one sentence a person can act on: ``"<file>:<line>: <problem>. <what to do>"``
-    (without ``:<line>`` when the whole file is at fault). ``line`` is 1-based, as editors count;
-    the operation on it has ``index == line - 1``.
-    """
-
-    def __init__(self, source: str, line: int | None, problem: str, hint: str = _FIX_LINE):
-        self.source = source
-        self.line = line
-        self.problem = problem
-        self.hint = hint
-        where = source if line is None else f"{source}:{line}"
-        super().__init__(f"{where}: {problem}. {hint}")
 
 
 @dataclass(slots=True)

@@ -64,6 +64,10 @@ class Observations:
       than once.
     - ``conversations``: what was seen, per conversation. A message belongs to its send's
       conversation, or to the delivery's when no send of that id exists.
+    - ``seqs[id]``: for each sent message with a ``seq`` report (an ``ok`` send or a delivery),
+      each seq it was given -> the first index reporting it (one entry, unless it has several).
+    - ``unsent_seqs``: ``(id, conv, seq, index)`` of every delivery with a ``seq`` of an id no
+      send invoked, in line order (such a message has no conversation of its own).
     """
 
     history: History
@@ -72,6 +76,8 @@ class Observations:
     first_seen: dict[str, dict[str, int]]
     arrivals: dict[tuple[str, str], list[int]]
     conversations: dict[str, Conversation]
+    seqs: dict[str, dict[int, int]] = field(default_factory=dict)
+    unsent_seqs: list[tuple[str, str, int, int]] = field(default_factory=list)
 
 
 def observe(history: History) -> Observations:
@@ -84,8 +90,17 @@ def observe(history: History) -> Observations:
     arrivals: dict[tuple[str, str], list[int]] = {}
     conversations: dict[str, Conversation] = {}
     get_message = messages.get
+    seq_first: dict[str, tuple[int, int]] = {}
+    seq_other: list[Delivery] = []
     for delivery in history.deliveries:
         msg_id, user, index = delivery.id, delivery.user, delivery.index
+        seq = delivery.seq
+        if seq is not None:
+            known = seq_first.get(msg_id)
+            if known is None:
+                seq_first[msg_id] = (seq, index)
+            elif known[0] != seq:
+                seq_other.append(delivery)
         seen = first_seen.get(msg_id)
         if seen is None:
             first_seen[msg_id] = {user: index}
@@ -111,7 +126,44 @@ def observe(history: History) -> Observations:
             here.orders[user] = [delivery]
         else:
             order.append(delivery)
-    return Observations(history, messages, by_conv, first_seen, arrivals, conversations)
+    seqs, unsent = _seq_reports(history, messages, seq_first, seq_other)
+    return Observations(
+        history, messages, by_conv, first_seen, arrivals, conversations, seqs, unsent
+    )
+
+
+def _seq_reports(
+    history: History,
+    messages: dict[str, Message],
+    seq_first: dict[str, tuple[int, int]],
+    seq_other: list[Delivery],
+) -> tuple[dict[str, dict[int, int]], list[tuple[str, str, int, int]]]:
+    """Each sent message's seqs with their first index, and the seq reports of unsent ids."""
+    seqs: dict[str, dict[int, int]] = {}
+    unsent_ids: set[str] = set()
+    for msg_id, (seq, index) in seq_first.items():
+        if msg_id in messages:
+            seqs[msg_id] = {seq: index}
+        else:
+            unsent_ids.add(msg_id)
+    for d in seq_other:
+        if d.id in messages and d.seq is not None:
+            reports = seqs[d.id]
+            if d.seq not in reports:
+                reports[d.seq] = d.index
+    for message in messages.values():
+        for attempt in message.attempts:
+            if attempt.seq is None or attempt.outcome != "ok" or attempt.end_index is None:
+                continue
+            reports = seqs.setdefault(message.id, {})
+            if reports.get(attempt.seq, NEVER) > attempt.end_index:
+                reports[attempt.seq] = attempt.end_index
+    unsent = [
+        (d.id, d.conv, d.seq, d.index)
+        for d in (history.deliveries if unsent_ids else ())
+        if d.seq is not None and d.id in unsent_ids
+    ]
+    return seqs, unsent
 
 
 def send_events(messages: Iterable[Message]) -> list[tuple[int, bool, Message]]:

@@ -17,6 +17,7 @@ from checkers.lost import find_missing
 from checkers.observations import observe
 from checkers.ordered import sweep_scope
 from checkers.seq_conflict import find_seq_conflicts
+from checkers.seq_order import find_seq_order
 from checkers.stats import find_stats
 from checkers.unexpected import find_unexpected
 
@@ -29,6 +30,7 @@ ANOMALIES = (
     "fifo-violation",
     "causal-violation",
     "order-divergence",
+    "seq-order",
     "seq-conflict",
     "corrupt",
 )
@@ -54,14 +56,17 @@ def _check(history: History, max_examples: int) -> dict[str, Any]:
     lost, unseen = find_missing(obs)
     scope = sweep_scope(obs)
     fifo = find_fifo(obs, scope)
+    causal = find_causal(obs, (v.pair for v in fifo), scope)
+    ordered = [v.pair for v in fifo] + [v.pair for v in causal]
     findings: dict[str, Sequence[Finding]] = {
         "lost": lost,
         "duplicated": find_duplicated(obs),
         "unexpected": find_unexpected(obs),
         "failed-delivered": find_failed_delivered(obs),
         "fifo-violation": fifo,
-        "causal-violation": find_causal(obs, (v.pair for v in fifo), scope),
+        "causal-violation": causal,
         "order-divergence": find_divergence(obs),
+        "seq-order": find_seq_order(obs, ordered),
         "seq-conflict": find_seq_conflicts(obs),
         "corrupt": find_corrupt(obs),
     }
