@@ -32,12 +32,14 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from checkers.errors import FIX_LINE, HistoryError
+from checkers.source import Chunk, Progress, chunks, no_progress
 
 HISTORY_FILE = "history.jsonl"
 CONTROL_PROCESSES = frozenset({"nemesis", "harness"})
@@ -126,15 +128,37 @@ class History:
         )
 
 
-def load_history(path: str | Path) -> History:
+def load_history(path: str | Path, progress: Progress = no_progress) -> History:
     """Read and validate a run directory's ``history.jsonl``, or a bare history file.
 
-    Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
-    when the file cannot be opened, and when it is not a regular file (a FIFO, a device such as
-    /dev/zero): those could block or never end, so they are refused before a byte is read. A
-    file named ``*.edn``, or starting as EDN does, is read as a Jepsen EDN history
-    (:mod:`checkers.jepsen_edn`) under the same rules.
+    Streams the file once, in chunks (``progress`` hears how far). Raises :class:`HistoryError`
+    on the first line that breaks the format, when the file cannot be opened, and when it is not
+    a regular file (a FIFO, a device such as /dev/zero): those could block or never end, so they
+    are refused before a byte is read. A file named ``*.edn``, or starting as EDN does, is read
+    as Jepsen EDN op maps (:mod:`checkers.jepsen_edn`) under the same rules; a Jepsen queue
+    history (``:send``/``:poll`` micro-operations) is refused here: :func:`checkers.read_history`
+    reads both.
     """
+    path = history_file(path)
+    try:
+        with open_regular(path) as stream, collector_paused():
+            size = os.fstat(stream.fileno()).st_size
+            lines = chunks(stream, str(path), size, progress)
+            if path.suffix == ".edn" or _starts_as_edn(stream):
+                from checkers.jepsen_edn import edn_ops, refuse_queue_shape
+
+                return parse_ops(
+                    refuse_queue_shape(edn_ops(lines, str(path)), str(path)), str(path)
+                )
+            return parse_ops(json_ops(lines, str(path)), str(path))
+    except OSError as exc:
+        raise HistoryError(
+            str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
+        ) from exc
+
+
+def history_file(path: str | Path) -> Path:
+    """The history file of ``path``: itself, or the ``history.jsonl`` of a run directory."""
     path = Path(path)
     if path.is_dir():
         path = path / HISTORY_FILE
@@ -145,18 +169,7 @@ def load_history(path: str | Path) -> History:
                 f"this run directory has no {HISTORY_FILE}",
                 "Pass a run directory that holds a history, or the history file itself.",
             )
-    try:
-        with open_regular(path) as lines, collector_paused():
-            if path.suffix == ".edn" or _starts_as_edn(lines):
-                from checkers.jepsen_edn import edn_history_lines
-
-                text = _utf8(lines.read(), str(path))
-                return parse_history(edn_history_lines(text, str(path)), str(path))
-            return parse_history(lines, str(path))
-    except OSError as exc:
-        raise HistoryError(
-            str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
-        ) from exc
+    return path
 
 
 def _starts_as_edn(lines: BinaryIO) -> bool:
@@ -165,19 +178,10 @@ def _starts_as_edn(lines: BinaryIO) -> bool:
 
 
 def looks_like_edn(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is EDN (``{:``, ``[``), not JSON lines (``{"``)."""
+    """Whether a file starting with ``head`` is EDN (``{:``, ``[``, a tag such as
+    ``#jepsen.history.Op{``), not JSON lines (``{"``)."""
     head = head.lstrip()
-    return head.startswith(b"[") or re.match(rb"\{\s*:", head) is not None
-
-
-def _utf8(data: bytes, source: str) -> str:
-    try:
-        return data.decode()
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise HistoryError(
-            source, line, f"line {line} is not UTF-8 (byte {exc.start})", "Save it as UTF-8."
-        ) from None
+    return head.startswith((b"[", b"#")) or re.match(rb"\{\s*:", head) is not None
 
 
 _KINDS = (
@@ -189,7 +193,7 @@ _KINDS = (
 )
 
 
-def open_regular(path: Path):
+def open_regular(path: Path) -> BufferedReader:
     """``path`` opened for binary reading; HistoryError when it is not a regular file.
 
     Opened without blocking (a FIFO with no writer would block ``open``), then checked on the
@@ -207,7 +211,8 @@ def open_regular(path: Path):
             "Pass a run directory or a regular history.jsonl file.",
         )
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    stream: BufferedReader = os.fdopen(fd, "rb")
+    return stream
 
 
 @contextmanager
@@ -231,7 +236,47 @@ def parse_history(lines: Iterable[bytes | str], source: str = "<history>") -> Hi
 
     Same rules and errors as :func:`load_history`; ``source`` names the input in messages.
     """
-    return _Reader(source).read(lines)
+    return parse_ops(json_ops([Chunk(1, list(lines), True)], source), source)
+
+
+def parse_ops(ops: Iterable[tuple[int, Any]], source: str = "<history>") -> History:
+    """Validate decoded operations, each with its 1-based line, and return the :class:`History`."""
+    return _Reader(source).read(ops)
+
+
+def json_ops(lines: Iterable[Chunk], source: str) -> Iterator[tuple[int, Any]]:
+    """Each JSON line decoded, with its line number; blank lines only at the end of the file."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    blank = 0
+    for chunk in lines:
+        line = chunk.first
+        for raw in chunk.lines:
+            try:
+                op = loads(raw)
+            except decode_error as exc:
+                if not raw.strip():
+                    blank = blank or line
+                    line += 1
+                    continue
+                raise HistoryError(
+                    source,
+                    line,
+                    f"line {line} is not JSON ({exc.msg}, column {exc.colno})",
+                    _FIX_JSON,
+                ) from None
+            if blank:
+                raise blank_line_error(source, blank)
+            yield line, op
+            line += 1
+
+
+def blank_line_error(source: str, line: int) -> HistoryError:
+    return HistoryError(
+        source,
+        line,
+        f"line {line} is blank, but blank lines are allowed only at the end of the file",
+    )
 
 
 def _type_name(value: Any) -> str:
@@ -271,29 +316,12 @@ class _Reader:
     def fail(self, line: int, problem: str, hint: str = _FIX_LINE) -> HistoryError:
         return HistoryError(self.source, line, f"line {line} {problem}", hint)
 
-    def read(self, lines: Iterable[bytes | str]) -> History:
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
+    def read(self, ops: Iterable[tuple[int, Any]]) -> History:
         history = self.history
         deliveries = history.deliveries
-        blank_line = 0
         last_time = -(1 << 63)
         index = 0
-        line = 0
-        for line, raw in enumerate(lines, 1):
-            try:
-                op = loads(raw)
-            except decode_error as exc:
-                if not raw.strip():
-                    blank_line = blank_line or line
-                    continue
-                raise self.fail(
-                    line, f"is not JSON ({exc.msg}, column {exc.colno})", _FIX_JSON
-                ) from None
-            if blank_line:
-                raise self.fail(
-                    blank_line, "is blank, but blank lines are allowed only at the end of the file"
-                )
+        for line, op in ops:
             if type(op) is not dict:
                 raise self.fail(line, f"is a JSON {_type_name(op)}, not an object")
             get = op.get
