@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checkers import ANOMALIES
+from checkers import kinds_of
 
 VERDICT_WORDS = {True: "valid", False: "invalid", "unknown": "unknown"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -114,7 +114,7 @@ def _testsuite(results: Mapping[str, Any], facts: RunFacts) -> ET.Element:
     counts = counts if isinstance(counts, Mapping) else {}
     anomalies = results.get("anomalies")
     anomalies = anomalies if isinstance(anomalies, Mapping) else {}
-    names = [*ANOMALIES, *(str(n) for n in counts if n not in ANOMALIES)]
+    names = kinds_of(results)
     failures = skipped = errors = 0
     for name in names:
         case = ET.SubElement(suite, "testcase", name=name, classname=f"splitbrain.{facts.name}")

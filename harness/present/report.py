@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import orjson
 
-from checkers import ANOMALIES
+from checkers import ANOMALIES, kinds_of
 from harness.present.history_summary import (
     CONTEXT_LINES,
     FAULT_UNDO,
@@ -315,7 +315,7 @@ def _example_html(example: Any, listed: frozenset[int]) -> str:
 
 
 def _anomaly_names(results: Mapping[str, Any]) -> list[str]:
-    names = dict.fromkeys(ANOMALY_NAMES)
+    names = dict.fromkeys(kinds_of(results))
     for key in ("anomaly_counts", "anomalies"):
         found = results.get(key)
         if isinstance(found, Mapping):
@@ -550,6 +550,9 @@ class HistoryLines:
 
     def __iter__(self) -> Iterator[Any]:
         bad: tuple[int, str] | None = None
+        if _is_edn(self.path):
+            yield from _edn_ops(self.path)
+            return
         try:
             with self.path.open("rb") as lines:
                 for number, raw in enumerate(lines, start=1):
@@ -579,6 +582,25 @@ class HistoryLines:
                 f"The last line of the history (line {bad[0]}) is cut off or not JSON and was "
                 "ignored: the run probably stopped while writing it."
             )
+
+
+def _is_edn(path: Path) -> bool:
+    from checkers.reading import is_edn_file
+
+    try:
+        return is_edn_file(path)
+    except (OSError, SplitbrainError):
+        return False
+
+
+def _edn_ops(path: Path) -> Iterator[dict[str, Any]]:
+    """A Jepsen EDN history's operations (op maps or the queue shape), read by the checkers."""
+    from checkers.reading import edn_file_ops
+
+    try:
+        yield from edn_file_ops(path)
+    except SplitbrainError as exc:
+        raise ReportError(f"{exc} Then run `splitbrain report` again.") from exc
 
 
 def _complete_lines(path: Path) -> Iterator[bytes]:
@@ -622,6 +644,8 @@ def _check(history: Path) -> dict[str, Any]:
         )
     unreadable = (OSError, ValueError, getattr(checkers.history, "HistoryError", OSError))
     try:
+        if _is_edn(history):
+            return dict(checkers.judge(checkers.read_history(history)))
         if parse_history is not None:
             loaded = parse_history(_complete_lines(history), str(history))
         else:

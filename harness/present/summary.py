@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checkers import ANOMALIES
+from checkers import kinds_of
 
 
 def format_summary(results: Mapping[str, Any]) -> str:
     """A few lines for a terminal: the verdict, one row per anomaly, send outcomes, examples."""
     counts = _mapping(results.get("anomaly_counts"))
-    names = [*ANOMALIES, *(str(name) for name in counts if name not in ANOMALIES)]
+    names = kinds_of(results)
     unseen = _int(results.get("unseen"))
     stats = _mapping(results.get("stats"))
     lines = [_verdict_line(results.get("valid"), counts, unseen)]
@@ -28,7 +28,8 @@ def format_summary(results: Mapping[str, Any]) -> str:
     for name in names:
         count = counts.get(name)
         lines.append(f"{name:<{width}}  {'-' if count is None else count:>5}")
-    lines.append(f"{'unseen':<{width}}  {unseen:>5}  (not an anomaly: no drain proves loss)")
+    if "unseen" in results or "checker" not in results:
+        lines.append(f"{'unseen':<{width}}  {unseen:>5}  (not an anomaly: no drain proves loss)")
     sends = _send_line(stats)
     if sends:
         lines += ["", sends]
