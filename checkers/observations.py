@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from checkers.history import Delivery, History, Send
 
@@ -68,6 +69,8 @@ class Observations:
       each seq it was given -> the first index reporting it (one entry, unless it has several).
     - ``unsent_seqs``: ``(id, conv, seq, index)`` of every delivery with a ``seq`` of an id no
       send invoked, in line order (such a message has no conversation of its own).
+    - ``conv_orders``: what :func:`checkers.ordered.conversation_order` worked out, kept so that
+      the order checkers share it (the only field filled after :func:`observe`).
     """
 
     history: History
@@ -78,6 +81,7 @@ class Observations:
     conversations: dict[str, Conversation]
     seqs: dict[str, dict[int, int]] = field(default_factory=dict)
     unsent_seqs: list[tuple[str, str, int, int]] = field(default_factory=list)
+    conv_orders: dict[str, Any] = field(default_factory=dict)  # kept by checkers.ordered
 
 
 def observe(history: History) -> Observations:
@@ -92,35 +96,51 @@ def observe(history: History) -> Observations:
     get_message = messages.get
     seq_first: dict[str, tuple[int, int]] = {}
     seq_other: list[Delivery] = []
-    for delivery in history.deliveries:
-        msg_id, user, index = delivery.id, delivery.user, delivery.index
-        seq = delivery.seq
-        if seq is not None:
-            known = seq_first.get(msg_id)
-            if known is None:
-                seq_first[msg_id] = (seq, index)
-            elif known[0] != seq:
-                seq_other.append(delivery)
-        seen = first_seen.get(msg_id)
-        if seen is None:
-            first_seen[msg_id] = {user: index}
-        elif user in seen:
-            key = (msg_id, user)
-            if key in arrivals:
-                arrivals[key].append(index)
-            else:
-                arrivals[key] = [seen[user], index]
-            continue
-        else:
-            seen[user] = index
-        message = get_message(msg_id)
-        conv = delivery.conv if message is None else message.conv
+    here_of: dict[str, Conversation] = {}  # a sent message -> its conversation's record
+
+    def conversation(conv: str) -> Conversation:
         here = conversations.get(conv)
         if here is None:
             here = conversations[conv] = Conversation()
+        return here
+
+    for delivery in history.deliveries:
+        index, _, msg_id, delivered_in, _, user, seq, _ = delivery
+        seen = first_seen.get(msg_id)
+        if seen is None:
+            first_seen[msg_id] = {user: index}
+            if seq is not None:
+                seq_first[msg_id] = (seq, index)
+            message = get_message(msg_id)
+            if message is None:
+                here = conversation(delivered_in)
+            else:
+                here = here_of[msg_id] = conversation(message.conv)
+            if msg_id not in here.first:
+                here.first[msg_id] = delivery
+        else:
+            if seq is not None:
+                known = seq_first.get(msg_id)
+                if known is None:
+                    seq_first[msg_id] = (seq, index)
+                elif known[0] != seq:
+                    seq_other.append(delivery)
+            if user in seen:
+                key = (msg_id, user)
+                if key in arrivals:
+                    arrivals[key].append(index)
+                else:
+                    arrivals[key] = [seen[user], index]
+                continue
+            seen[user] = index
+            found = here_of.get(msg_id)
+            if found is None:  # an id no send invoked: the delivery names its conversation
+                here = conversation(delivered_in)
+                if msg_id not in here.first:
+                    here.first[msg_id] = delivery
+            else:
+                here = found
         here.sightings.append(delivery)
-        if msg_id not in here.first:
-            here.first[msg_id] = delivery
         order = here.orders.get(user)
         if order is None:
             here.orders[user] = [delivery]

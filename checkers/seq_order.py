@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from checkers.findings import at, example
+from checkers.history import Delivery
 from checkers.observations import NEVER, Message, Observations
+
+_ID = itemgetter(2)  # Delivery.id, read in C
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +74,15 @@ class SeqOrderViolation:
         )
 
 
-def ranked_messages(obs: Observations, messages: Iterable[Message]) -> dict[str, Ranked]:
-    """The messages of ``messages`` that take part: not failed, exactly one seq."""
-    ranked: dict[str, Ranked] = {}
+def single_seqs(obs: Observations, messages: Iterable[Message]) -> dict[str, int]:
+    """Id -> seq of the messages of ``messages`` that take part: not failed, exactly one seq."""
+    found: dict[str, int] = {}
     seqs = obs.seqs
     for m in messages:
         reports = seqs.get(m.id)
         if reports is not None and len(reports) == 1 and not m.failed:
-            ((seq, index),) = reports.items()
-            ranked[m.id] = Ranked(m, seq, index)
-    return ranked
+            found[m.id] = next(iter(reports))
+    return found
 
 
 def find_seq_order(
@@ -92,41 +95,74 @@ def find_seq_order(
     for conv, messages in obs.by_conv.items():
         seen = obs.conversations.get(conv)
         if seen is not None:
-            found += _conversation(obs, ranked_messages(obs, messages), seen.orders, skip)
+            found += _conversation(obs, messages, seen.orders, skip)
     found.sort(key=lambda v: (v.later.message.invoke_index, v.later_seen))
     return found
 
 
 def _conversation(
     obs: Observations,
-    ranked: dict[str, Ranked],
-    orders: dict[str, Any],
+    messages: list[Message],
+    orders: dict[str, list[Delivery]],
     skip: set[tuple[str, str]],
 ) -> list[SeqOrderViolation]:
-    if len(ranked) < 2:
+    seq_of = single_seqs(obs, messages)
+    if len(seq_of) < 2:
         return []
-    never: dict[str, Ranked] = {}  # recipient -> lowest-seq message they never saw
+    lowest_never: dict[str, tuple[int, Message]] = {}  # recipient -> lowest seq never seen
     first_seen = obs.first_seen
     no_one: dict[str, int] = {}
-    for r in ranked.values():
-        saw = first_seen.get(r.message.id, no_one)
-        for user in r.message.to:
-            if user not in saw:
-                low = never.get(user)
-                if low is None or r.seq < low.seq:
-                    never[user] = r
+    for m in messages:
+        seq = seq_of.get(m.id)
+        if seq is None:
+            continue
+        saw = first_seen.get(m.id, no_one).keys()
+        if saw >= m.recipients:
+            continue
+        for user in m.recipients - saw:
+            low = lowest_never.get(user)
+            if low is None or seq < low[0]:
+                lowest_never[user] = (seq, m)
     found: list[SeqOrderViolation] = []
+    seq_at = seq_of.__getitem__
     for user, order in orders.items():
-        low = never.get(user)
-        lowest: tuple[Ranked, int] | None = None if low is None else (low, NEVER)
-        get = ranked.get
-        for d in reversed(order):
-            r = get(d.id)
-            if r is None or user not in r.message.recipients:
-                continue
-            if lowest is not None and lowest[0].seq < r.seq:
-                if (d.id, user) not in skip:
-                    found.append(SeqOrderViolation(lowest[0], r, user, lowest[1], d.index))
-            else:
-                lowest = (r, d.index)
+        low = lowest_never.get(user)
+        try:
+            seqs = list(map(seq_at, map(_ID, order)))
+        except KeyError:
+            pass  # a message here takes no part: look closer
+        else:
+            if seqs == sorted(seqs) and (low is None or low[0] >= seqs[-1]):
+                continue  # in seq order, and nothing missing below: no violation here
+        found += _recipient(obs, user, order, seq_of, low, skip)
     return found
+
+
+def _recipient(
+    obs: Observations,
+    user: str,
+    order: list[Delivery],
+    seq_of: dict[str, int],
+    low: tuple[int, Message] | None,
+    skip: set[tuple[str, str]],
+) -> list[SeqOrderViolation]:
+    """The violations of one recipient: backwards along what they saw, keeping the lowest seq
+    among the messages seen later or never."""
+    found: list[SeqOrderViolation] = []
+    lowest = None if low is None else (_ranked(obs, low[1], low[0]), NEVER)
+    messages = obs.messages
+    for d in reversed(order):
+        seq = seq_of.get(d.id)
+        if seq is None or user not in messages[d.id].recipients:
+            continue
+        if lowest is not None and lowest[0].seq < seq:
+            if (d.id, user) not in skip:
+                later = _ranked(obs, messages[d.id], seq)
+                found.append(SeqOrderViolation(lowest[0], later, user, lowest[1], d.index))
+        else:
+            lowest = (_ranked(obs, messages[d.id], seq), d.index)
+    return found
+
+
+def _ranked(obs: Observations, message: Message, seq: int) -> Ranked:
+    return Ranked(message, seq, obs.seqs[message.id][seq])
