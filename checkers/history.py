@@ -79,7 +79,7 @@ class Delivery(NamedTuple):
     A named tuple: millions are made per history, and ``Delivery._make`` builds one in C.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, not tuple.index
     process: int
     id: str
     conv: str
@@ -238,7 +238,8 @@ def parse_history(lines: Iterable[bytes | str], source: str = "<history>") -> Hi
 
     Same rules and errors as :func:`load_history`; ``source`` names the input in messages.
     """
-    return parse_ops(json_ops([Chunk(1, list(lines), True)], source), source)
+    raw = [line if isinstance(line, bytes) else line.encode() for line in lines]
+    return parse_ops(json_ops([Chunk(1, raw, True)], source), source)
 
 
 def parse_ops(ops: Iterable[tuple[int, Any]], source: str = "<history>") -> History:
@@ -296,9 +297,10 @@ def _field_problem(obj: dict[str, Any], name: str, wanted: str, where: str = "")
     return f"{prefix}has field {name!r} of type {_type_name(obj[name])}, but it must be {wanted}"
 
 
-_SEND_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_Fields = tuple[tuple[str, bool, type], ...]
+_SEND_FIELDS: _Fields = (("id", True, str), ("conv", True, str), ("from", True, str))
 _SEND_FIELDS += (("to", True, list), ("digest", False, str))
-_DELIVER_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_DELIVER_FIELDS: _Fields = (("id", True, str), ("conv", True, str), ("from", True, str))
 _DELIVER_FIELDS += (("user", True, str), ("seq", False, int), ("digest", False, str))
 _WANTED = {str: "a string", int: "an int", list: "a list of user names"}
 

@@ -111,11 +111,11 @@ def observe(history: History) -> Observations:
             first_seen[msg_id] = {user: index}
             if seq is not None:
                 seq_first[msg_id] = (seq, index)
-            message = get_message(msg_id)
-            if message is None:
+            sent = get_message(msg_id)
+            if sent is None:
                 here = conversation(delivered_in)
             else:
-                here = here_of[msg_id] = conversation(message.conv)
+                here = here_of[msg_id] = conversation(sent.conv)
             if msg_id not in here.first:
                 here.first[msg_id] = delivery
         else:

@@ -60,7 +60,7 @@ class ConvOrder:
 def conversation_order(obs: Observations, conv: str, seen: Conversation) -> ConvOrder:
     """The :class:`ConvOrder` of ``conv`` (computed on first use, then kept in ``obs``)."""
     known = obs.conv_orders.get(conv)
-    if known is not None:
+    if isinstance(known, ConvOrder):
         return known
     rank = reference_ranks(obs, seen)
     get = rank.__getitem__

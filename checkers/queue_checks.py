@@ -130,10 +130,10 @@ class Analysis:
         orders = {}
         for key, by_offset in logs.items():
             top = max(by_offset, default=-1)
-            log = [by_offset.get(offset) for offset in range(top + 1)]
-            by_index = [min(values, key=_order) for values in log if values]
+            dense = [by_offset.get(offset) for offset in range(top + 1)]
+            by_index = [min(values, key=_order) for values in dense if values]
             by_value = {value: index for index, value in enumerate(by_index)}
-            orders[key] = VersionOrder(log, by_index, by_value)
+            orders[key] = VersionOrder(dense, by_index, by_value)
         return orders
 
     def delta(self, key: Key, before: Value, after: Value) -> tuple[int, int | None, int | None]:
