@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from checkers import ANOMALIES, check_history, parse_history
+from checkers import ANOMALIES, check_history, load_history, parse_history
 from checkers.causal import find_causal
 from checkers.observations import observe
 from tests.helpers.history_strategies import Builder
@@ -425,3 +427,22 @@ def test_seq_order_does_not_count_a_fifo_or_causal_pair_again() -> None:
     causal.deliver(3, "b", "g", "u2", "u3", 2).deliver(3, "a", "g", "u1", "u3", 1)
     causal.deliver(1, "b", "g", "u2", "u1", 2)
     assert counts(causal.drain()) == {"causal-violation": 1}
+
+
+def test_a_real_nats_redelivery_reordering_is_a_seq_order() -> None:
+    """Conversation g3 of a real run (``splitbrain run --system nats --nemesis partition,kill
+    --seed 7 --time-limit 30``, trimmed to g3 and the nemesis and drain lines, renumbered; each
+    line keeps its ``original-index``): u6 got stream sequences 10 and 11 at about 6 s, and 9
+    only when JetStream redelivered it, 14 s later."""
+    path = Path(__file__).resolve().parent / "data" / "nats-redelivery-g3.jsonl"
+    results = check_history(load_history(path))
+    found = results["anomalies"]["seq-order"]
+    assert results["anomaly_counts"]["seq-order"] == 2
+    assert [(e["users"], e["ids"], e["seqs"]) for e in found] == [
+        (["u6"], ["m12-8", "m7-6"], [9, 10]),
+        (["u6"], ["m12-8", "m7-8"], [9, 11]),
+    ]
+    ops = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    late, early = (ops[i] for i in (found[0]["indexes"][-1], found[0]["indexes"][-2]))
+    assert (late["value"]["id"], early["value"]["id"]) == ("m12-8", "m7-6")
+    assert late["time"] - early["time"] > 10 * 10**9  # past the consumer's 10 s ack wait
