@@ -237,12 +237,14 @@ def run(sizes: list[int], seed: int, repeat: int, folder: Path, disorder: float)
             checks.append(_in_child("check", path))
         best = min(checks, key=lambda c: c["seconds"])
         parse = min(p["seconds"] for p in parses)
+        cpu = min(c["cpu"] for c in checks) / min(p["cpu"] for p in parses)
         rows.append(
             {
                 "operations": operations,
                 "check_s": best["seconds"],
                 "json_s": parse,
                 "ratio": best["seconds"] / parse,
+                "cpu_ratio": cpu,
                 "ops_per_s": operations / best["seconds"],
                 "us_per_op": best["seconds"] / operations * 1e6,
                 "peak_mib": max(c["peak_mib"] for c in checks),
