@@ -18,7 +18,7 @@ from typing import Any
 
 from checkers.findings import at, example
 from checkers.observations import Conversation, Observations
-from checkers.ordered import reference_ranks
+from checkers.ordered import conversation_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,14 @@ def find_divergence(obs: Observations) -> list[Divergence]:
 
 
 def _conversation(obs: Observations, conv: str, seen: Conversation) -> list[Divergence]:
-    rank = reference_ranks(obs, seen)
+    known = conversation_order(obs, conv, seen)
+    rank = known.rank
     # (earlier, later) in reference order -> users who saw later first
     reversed_by: dict[tuple[int, int], list[str]] = {}
     messages = obs.messages
     for user, order in seen.orders.items():
+        if user not in known.unsorted:
+            continue  # sightings in reference order have no inversion
         ranks = [
             rank[d.id] for d in order if d.id in messages and user in messages[d.id].recipients
         ]

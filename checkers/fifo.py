@@ -82,10 +82,10 @@ def _conversation(
                     latest[user] = (where, m)
             continue
         for user in recipients:
-            where = seen.get(user)
-            if where is None:
+            seen_at = seen.get(user)
+            if seen_at is None:
                 continue
             witness = latest.get(user)
-            if witness is not None and witness[0] > where:
-                found.append(FifoViolation(witness[1], m, user, witness[0], where))
+            if witness is not None and witness[0] > seen_at:
+                found.append(FifoViolation(witness[1], m, user, witness[0], seen_at))
     return found

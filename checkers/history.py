@@ -32,42 +32,24 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from splitbrain.errors import SplitbrainError
+from checkers.errors import FIX_LINE, HistoryError
+from checkers.source import Chunk, Progress, chunks, no_progress
 
 HISTORY_FILE = "history.jsonl"
 CONTROL_PROCESSES = frozenset({"nemesis", "harness"})
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info"})
 
-_FIX_LINE = (
-    "The file does not follow history-format.md v1: fix that line (or the recorder that wrote it) "
-    "and run the check again."
-)
+_FIX_LINE = FIX_LINE
 _FIX_JSON = (
     "A run killed while writing can leave a partial last line: delete it, or fix the line, "
     "and run the check again."
 )
-
-
-class HistoryError(SplitbrainError):
-    """A history that cannot be read as format v1.
-
-    ``str()`` is one sentence a person can act on: ``"<file>:<line>: <problem>. <what to do>"``
-    (without ``:<line>`` when the whole file is at fault). ``line`` is 1-based, as editors count;
-    the operation on it has ``index == line - 1``.
-    """
-
-    def __init__(self, source: str, line: int | None, problem: str, hint: str = _FIX_LINE):
-        self.source = source
-        self.line = line
-        self.problem = problem
-        self.hint = hint
-        where = source if line is None else f"{source}:{line}"
-        super().__init__(f"{where}: {problem}. {hint}")
 
 
 @dataclass(slots=True)
@@ -91,11 +73,13 @@ class Send:
     seq: int | None = None
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One ``deliver`` line: ``user`` saw message ``id`` at history index ``index``."""
+class Delivery(NamedTuple):
+    """One ``deliver`` line: ``user`` saw message ``id`` at history index ``index``.
 
-    index: int
+    A named tuple: millions are made per history, and ``tuple.__new__`` builds one in C.
+    """
+
+    index: int  # type: ignore[assignment]  # the field, not tuple.index
     process: int
     id: str
     conv: str
@@ -146,15 +130,37 @@ class History:
         )
 
 
-def load_history(path: str | Path) -> History:
+def load_history(path: str | Path, progress: Progress = no_progress) -> History:
     """Read and validate a run directory's ``history.jsonl``, or a bare history file.
 
-    Streams the file once. Raises :class:`HistoryError` on the first line that breaks the format,
-    when the file cannot be opened, and when it is not a regular file (a FIFO, a device such as
-    /dev/zero): those could block or never end, so they are refused before a byte is read. A
-    file named ``*.edn``, or starting as EDN does, is read as a Jepsen EDN history
-    (:mod:`checkers.jepsen_edn`) under the same rules.
+    Streams the file once, in chunks (``progress`` hears how far). Raises :class:`HistoryError`
+    on the first line that breaks the format, when the file cannot be opened, and when it is not
+    a regular file (a FIFO, a device such as /dev/zero): those could block or never end, so they
+    are refused before a byte is read. A file named ``*.edn``, or starting as EDN does, is read
+    as Jepsen EDN op maps (:mod:`checkers.jepsen_edn`) under the same rules; a Jepsen queue
+    history (``:send``/``:poll`` micro-operations) is refused here: :func:`checkers.read_history`
+    reads both.
     """
+    path = history_file(path)
+    try:
+        with open_regular(path) as stream, collector_paused():
+            size = os.fstat(stream.fileno()).st_size
+            lines = chunks(stream, str(path), size, progress)
+            if path.suffix == ".edn" or _starts_as_edn(stream):
+                from checkers.jepsen_edn import edn_ops, refuse_queue_shape
+
+                return parse_ops(
+                    refuse_queue_shape(edn_ops(lines, str(path)), str(path)), str(path)
+                )
+            return parse_ops(json_ops(lines, str(path)), str(path))
+    except OSError as exc:
+        raise HistoryError(
+            str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
+        ) from exc
+
+
+def history_file(path: str | Path) -> Path:
+    """The history file of ``path``: itself, or the ``history.jsonl`` of a run directory."""
     path = Path(path)
     if path.is_dir():
         path = path / HISTORY_FILE
@@ -165,18 +171,7 @@ def load_history(path: str | Path) -> History:
                 f"this run directory has no {HISTORY_FILE}",
                 "Pass a run directory that holds a history, or the history file itself.",
             )
-    try:
-        with open_regular(path) as lines, collector_paused():
-            if path.suffix == ".edn" or _starts_as_edn(lines):
-                from checkers.jepsen_edn import edn_history_lines
-
-                text = _utf8(lines.read(), str(path))
-                return parse_history(edn_history_lines(text, str(path)), str(path))
-            return parse_history(lines, str(path))
-    except OSError as exc:
-        raise HistoryError(
-            str(path), None, f"cannot be read ({exc.strerror or exc})", "Check the path."
-        ) from exc
+    return path
 
 
 def _starts_as_edn(lines: BinaryIO) -> bool:
@@ -185,19 +180,10 @@ def _starts_as_edn(lines: BinaryIO) -> bool:
 
 
 def looks_like_edn(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is EDN (``{:``, ``[``), not JSON lines (``{"``)."""
+    """Whether a file starting with ``head`` is EDN (``{:``, ``[``, a tag such as
+    ``#jepsen.history.Op{``), not JSON lines (``{"``)."""
     head = head.lstrip()
-    return head.startswith(b"[") or re.match(rb"\{\s*:", head) is not None
-
-
-def _utf8(data: bytes, source: str) -> str:
-    try:
-        return data.decode()
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise HistoryError(
-            source, line, f"line {line} is not UTF-8 (byte {exc.start})", "Save it as UTF-8."
-        ) from None
+    return head.startswith((b"[", b"#")) or re.match(rb"\{\s*:", head) is not None
 
 
 _KINDS = (
@@ -209,7 +195,7 @@ _KINDS = (
 )
 
 
-def open_regular(path: Path):
+def open_regular(path: Path) -> BufferedReader:
     """``path`` opened for binary reading; HistoryError when it is not a regular file.
 
     Opened without blocking (a FIFO with no writer would block ``open``), then checked on the
@@ -227,7 +213,8 @@ def open_regular(path: Path):
             "Pass a run directory or a regular history.jsonl file.",
         )
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    stream: BufferedReader = os.fdopen(fd, "rb")
+    return stream
 
 
 @contextmanager
@@ -251,7 +238,48 @@ def parse_history(lines: Iterable[bytes | str], source: str = "<history>") -> Hi
 
     Same rules and errors as :func:`load_history`; ``source`` names the input in messages.
     """
-    return _Reader(source).read(lines)
+    raw = [line if isinstance(line, bytes) else line.encode() for line in lines]
+    return parse_ops(json_ops([Chunk(1, raw, True)], source), source)
+
+
+def parse_ops(ops: Iterable[tuple[int, Any]], source: str = "<history>") -> History:
+    """Validate decoded operations, each with its 1-based line, and return the :class:`History`."""
+    return _Reader(source).read(ops)
+
+
+def json_ops(lines: Iterable[Chunk], source: str) -> Iterator[tuple[int, Any]]:
+    """Each JSON line decoded, with its line number; blank lines only at the end of the file."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    blank = 0
+    for chunk in lines:
+        line = chunk.first
+        for raw in chunk.lines:
+            try:
+                op = loads(raw)
+            except decode_error as exc:
+                if not raw.strip():
+                    blank = blank or line
+                    line += 1
+                    continue
+                raise HistoryError(
+                    source,
+                    line,
+                    f"line {line} is not JSON ({exc.msg}, column {exc.colno})",
+                    _FIX_JSON,
+                ) from None
+            if blank:
+                raise blank_line_error(source, blank)
+            yield line, op
+            line += 1
+
+
+def blank_line_error(source: str, line: int) -> HistoryError:
+    return HistoryError(
+        source,
+        line,
+        f"line {line} is blank, but blank lines are allowed only at the end of the file",
+    )
 
 
 def _type_name(value: Any) -> str:
@@ -269,9 +297,10 @@ def _field_problem(obj: dict[str, Any], name: str, wanted: str, where: str = "")
     return f"{prefix}has field {name!r} of type {_type_name(obj[name])}, but it must be {wanted}"
 
 
-_SEND_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_Fields = tuple[tuple[str, bool, type], ...]
+_SEND_FIELDS: _Fields = (("id", True, str), ("conv", True, str), ("from", True, str))
 _SEND_FIELDS += (("to", True, list), ("digest", False, str))
-_DELIVER_FIELDS = (("id", True, str), ("conv", True, str), ("from", True, str))
+_DELIVER_FIELDS: _Fields = (("id", True, str), ("conv", True, str), ("from", True, str))
 _DELIVER_FIELDS += (("user", True, str), ("seq", False, int), ("digest", False, str))
 _WANTED = {str: "a string", int: "an int", list: "a list of user names"}
 
@@ -291,35 +320,23 @@ class _Reader:
     def fail(self, line: int, problem: str, hint: str = _FIX_LINE) -> HistoryError:
         return HistoryError(self.source, line, f"line {line} {problem}", hint)
 
-    def read(self, lines: Iterable[bytes | str]) -> History:
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
+    def read(self, ops: Iterable[tuple[int, Any]]) -> History:
         history = self.history
-        deliveries = history.deliveries
-        blank_line = 0
+        deliver = history.deliveries.append
+        new = tuple.__new__  # Delivery._make without its Python-level length check
+        intern = self.strings.setdefault
         last_time = -(1 << 63)
         index = 0
-        line = 0
-        for line, raw in enumerate(lines, 1):
-            try:
-                op = loads(raw)
-            except decode_error as exc:
-                if not raw.strip():
-                    blank_line = blank_line or line
-                    continue
-                raise self.fail(
-                    line, f"is not JSON ({exc.msg}, column {exc.colno})", _FIX_JSON
-                ) from None
-            if blank_line:
-                raise self.fail(
-                    blank_line, "is blank, but blank lines are allowed only at the end of the file"
-                )
+        for line, op in ops:
             if type(op) is not dict:
                 raise self.fail(line, f"is a JSON {_type_name(op)}, not an object")
-            get = op.get
-            if get("index") != index or type(op["index"]) is not int:
+            try:
+                op_index, time, process = op["index"], op["time"], op["process"]
+                op_type, f, value = op["type"], op["f"], op["value"]
+            except KeyError:
+                raise self.fail(line, self.missing_problem(op, index)) from None
+            if op_index != index or type(op_index) is not int:
                 raise self.fail(line, self.index_problem(op, index))
-            time = get("time")
             if type(time) is not int:
                 raise self.fail(line, _field_problem(op, "time", "an int"))
             if time < last_time:
@@ -329,30 +346,68 @@ class _Reader:
                     "time must never decrease down the file",
                 )
             last_time = time
-            op_type = get("type")
-            f = get("f")
             if type(op_type) is not str or op_type not in OP_TYPES or type(f) is not str:
                 raise self.fail(line, self.header_problem(op))
-            if "value" not in op:
-                raise self.fail(line, "has no field 'value'")
-            node, error = get("node"), get("error")
-            if (node is not None and type(node) is not str) or (
-                error is not None and type(error) is not str
-            ):
-                raise self.fail(line, self.optional_problem(op))
-            process = get("process")
+            if len(op) > 6:
+                node, error = op.get("node"), op.get("error")
+                if (node is not None and type(node) is not str) or (
+                    error is not None and type(error) is not str
+                ):
+                    raise self.fail(line, self.optional_problem(op))
             if type(process) is int and process >= 0:
-                if f == "deliver":
-                    deliveries.append(self.delivery(line, index, process, op_type, op["value"]))
+                if f != "deliver":
+                    self.client_op(line, index, process, op_type, f, value)
+                elif op_type == "ok" and type(value) is dict:
+                    get = value.get
+                    msg, conv, sender, user = get("id"), get("conv"), get("from"), get("user")
+                    seq, digest = get("seq"), get("digest")
+                    if (
+                        type(msg) is str
+                        and type(conv) is str
+                        and type(sender) is str
+                        and type(user) is str
+                        and (seq is None or type(seq) is int)
+                        and (digest is None or type(digest) is str)
+                    ):
+                        deliver(
+                            new(
+                                Delivery,
+                                (
+                                    index,
+                                    process,
+                                    intern(msg, msg),
+                                    intern(conv, conv),
+                                    intern(sender, sender),
+                                    intern(user, user),
+                                    seq,
+                                    digest if digest is None else intern(digest, digest),
+                                ),
+                            )
+                        )
+                    else:
+                        raise self.value_problem(line, value, _DELIVER_FIELDS, "deliver")
                 else:
-                    self.client_op(line, index, process, op_type, f, op["value"])
+                    raise self.delivery_problem(line, op_type, value)
             elif type(process) is str and process in CONTROL_PROCESSES:
-                self.control_op(line, index, time, process, op_type, f, op["value"])
+                self.control_op(line, index, time, process, op_type, f, value)
             else:
                 raise self.fail(line, self.process_problem(op))
             index += 1
         history.operations = index
         return history
+
+    @classmethod
+    def missing_problem(cls, op: dict[str, Any], expected: int) -> str:
+        """What is wrong first, in the order the fast path checks, for a line missing a field."""
+        if op.get("index") != expected or type(op["index"]) is not int:
+            return cls.index_problem(op, expected)
+        if type(op.get("time")) is not int:
+            return _field_problem(op, "time", "an int")
+        if "type" not in op or "f" not in op:
+            return cls.header_problem(op)
+        if "value" not in op:
+            return "has no field 'value'"
+        return "has no field 'process'"
 
     @staticmethod
     def index_problem(op: dict[str, Any], expected: int) -> str:
@@ -399,36 +454,13 @@ class _Reader:
             )
         return self.fail(line, f"is a {what} whose 'to' must list user names (strings)")
 
-    def delivery(self, line: int, index: int, process: int, op_type: str, value: Any) -> Delivery:
+    def delivery_problem(self, line: int, op_type: str, value: Any) -> HistoryError:
         if op_type != "ok":
-            raise self.fail(
+            return self.fail(
                 line,
                 f"is a deliver of type {op_type!r}; a delivery is one 'ok' line with no invoke",
             )
-        if type(value) is dict:
-            get = value.get
-            msg, conv, sender, user = get("id"), get("conv"), get("from"), get("user")
-            seq, digest = get("seq"), get("digest")
-            if (
-                type(msg) is str
-                and type(conv) is str
-                and type(sender) is str
-                and type(user) is str
-                and (seq is None or type(seq) is int)
-                and (digest is None or type(digest) is str)
-            ):
-                intern = self.strings.setdefault
-                return Delivery(
-                    index,
-                    process,
-                    intern(msg, msg),
-                    intern(conv, conv),
-                    intern(sender, sender),
-                    intern(user, user),
-                    seq,
-                    digest if digest is None else intern(digest, digest),
-                )
-        raise self.value_problem(line, value, _DELIVER_FIELDS, "deliver")
+        return self.value_problem(line, value, _DELIVER_FIELDS, "deliver")
 
     def client_op(
         self, line: int, index: int, process: int, op_type: str, f: str, value: Any

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from checkers.history import Delivery, History, Send
 
@@ -64,6 +65,12 @@ class Observations:
       than once.
     - ``conversations``: what was seen, per conversation. A message belongs to its send's
       conversation, or to the delivery's when no send of that id exists.
+    - ``seqs[id]``: for each sent message with a ``seq`` report (an ``ok`` send or a delivery),
+      each seq it was given -> the first index reporting it (one entry, unless it has several).
+    - ``unsent_seqs``: ``(id, conv, seq, index)`` of every delivery with a ``seq`` of an id no
+      send invoked, in line order (such a message has no conversation of its own).
+    - ``conv_orders``: what :func:`checkers.ordered.conversation_order` worked out, kept so that
+      the order checkers share it (the only field filled after :func:`observe`).
     """
 
     history: History
@@ -72,6 +79,9 @@ class Observations:
     first_seen: dict[str, dict[str, int]]
     arrivals: dict[tuple[str, str], list[int]]
     conversations: dict[str, Conversation]
+    seqs: dict[str, dict[int, int]] = field(default_factory=dict)
+    unsent_seqs: list[tuple[str, str, int, int]] = field(default_factory=list)
+    conv_orders: dict[str, Any] = field(default_factory=dict)  # kept by checkers.ordered
 
 
 def observe(history: History) -> Observations:
@@ -84,34 +94,96 @@ def observe(history: History) -> Observations:
     arrivals: dict[tuple[str, str], list[int]] = {}
     conversations: dict[str, Conversation] = {}
     get_message = messages.get
-    for delivery in history.deliveries:
-        msg_id, user, index = delivery.id, delivery.user, delivery.index
-        seen = first_seen.get(msg_id)
-        if seen is None:
-            first_seen[msg_id] = {user: index}
-        elif user in seen:
-            key = (msg_id, user)
-            if key in arrivals:
-                arrivals[key].append(index)
-            else:
-                arrivals[key] = [seen[user], index]
-            continue
-        else:
-            seen[user] = index
-        message = get_message(msg_id)
-        conv = delivery.conv if message is None else message.conv
+    seq_first: dict[str, tuple[int, int]] = {}
+    seq_other: list[Delivery] = []
+    here_of: dict[str, Conversation] = {}  # a sent message -> its conversation's record
+
+    def conversation(conv: str) -> Conversation:
         here = conversations.get(conv)
         if here is None:
             here = conversations[conv] = Conversation()
+        return here
+
+    for delivery in history.deliveries:
+        index, _, msg_id, delivered_in, _, user, seq, _ = delivery
+        seen = first_seen.get(msg_id)
+        if seen is None:
+            first_seen[msg_id] = {user: index}
+            if seq is not None:
+                seq_first[msg_id] = (seq, index)
+            sent = get_message(msg_id)
+            if sent is None:
+                here = conversation(delivered_in)
+            else:
+                here = here_of[msg_id] = conversation(sent.conv)
+            if msg_id not in here.first:
+                here.first[msg_id] = delivery
+        else:
+            if seq is not None:
+                known = seq_first.get(msg_id)
+                if known is None:
+                    seq_first[msg_id] = (seq, index)
+                elif known[0] != seq:
+                    seq_other.append(delivery)
+            if user in seen:
+                key = (msg_id, user)
+                if key in arrivals:
+                    arrivals[key].append(index)
+                else:
+                    arrivals[key] = [seen[user], index]
+                continue
+            seen[user] = index
+            found = here_of.get(msg_id)
+            if found is None:  # an id no send invoked: the delivery names its conversation
+                here = conversation(delivered_in)
+                if msg_id not in here.first:
+                    here.first[msg_id] = delivery
+            else:
+                here = found
         here.sightings.append(delivery)
-        if msg_id not in here.first:
-            here.first[msg_id] = delivery
         order = here.orders.get(user)
         if order is None:
             here.orders[user] = [delivery]
         else:
             order.append(delivery)
-    return Observations(history, messages, by_conv, first_seen, arrivals, conversations)
+    seqs, unsent = _seq_reports(history, messages, seq_first, seq_other)
+    return Observations(
+        history, messages, by_conv, first_seen, arrivals, conversations, seqs, unsent
+    )
+
+
+def _seq_reports(
+    history: History,
+    messages: dict[str, Message],
+    seq_first: dict[str, tuple[int, int]],
+    seq_other: list[Delivery],
+) -> tuple[dict[str, dict[int, int]], list[tuple[str, str, int, int]]]:
+    """Each sent message's seqs with their first index, and the seq reports of unsent ids."""
+    seqs: dict[str, dict[int, int]] = {}
+    unsent_ids: set[str] = set()
+    for msg_id, (seq, index) in seq_first.items():
+        if msg_id in messages:
+            seqs[msg_id] = {seq: index}
+        else:
+            unsent_ids.add(msg_id)
+    for d in seq_other:
+        if d.id in messages and d.seq is not None:
+            reports = seqs[d.id]
+            if d.seq not in reports:
+                reports[d.seq] = d.index
+    for message in messages.values():
+        for attempt in message.attempts:
+            if attempt.seq is None or attempt.outcome != "ok" or attempt.end_index is None:
+                continue
+            reports = seqs.setdefault(message.id, {})
+            if reports.get(attempt.seq, NEVER) > attempt.end_index:
+                reports[attempt.seq] = attempt.end_index
+    unsent = [
+        (d.id, d.conv, d.seq, d.index)
+        for d in (history.deliveries if unsent_ids else ())
+        if d.seq is not None and d.id in unsent_ids
+    ]
+    return seqs, unsent
 
 
 def send_events(messages: Iterable[Message]) -> list[tuple[int, bool, Message]]:

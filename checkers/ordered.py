@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import accumulate
+from operator import itemgetter
 
 from checkers.history import Delivery
 from checkers.observations import NEVER, Conversation, Message, Observations, send_events
+
+_INDEX, _ID = itemgetter(0), itemgetter(2)  # Delivery.index and .id, read in C
 
 Scope = dict[str, frozenset[str] | None]
 """Conversation -> the recipients to sweep there (``None``: all of them). A conversation that is
@@ -42,38 +46,60 @@ def reference_ranks(obs: Observations, seen: Conversation) -> dict[str, int]:
     return {msg_id: first.index for msg_id, first in seen.first.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class ConvOrder:
+    """A conversation's reference ranks, and each user's first sightings there as ranks (every
+    message the user saw, addressed to them or not); ``unsorted`` are the users whose ranks are
+    not in order. Made once per conversation, shared by the order checkers."""
+
+    rank: dict[str, int]
+    user_ranks: dict[str, list[int]]
+    unsorted: frozenset[str]
+
+
+def conversation_order(obs: Observations, conv: str, seen: Conversation) -> ConvOrder:
+    """The :class:`ConvOrder` of ``conv`` (computed on first use, then kept in ``obs``)."""
+    known = obs.conv_orders.get(conv)
+    if isinstance(known, ConvOrder):
+        return known
+    rank = reference_ranks(obs, seen)
+    get = rank.__getitem__
+    user_ranks = {user: list(map(get, map(_ID, order))) for user, order in seen.orders.items()}
+    unsorted = frozenset(u for u, ranks in user_ranks.items() if ranks != sorted(ranks))
+    made = obs.conv_orders[conv] = ConvOrder(rank, user_ranks, unsorted)
+    return made
+
+
 def sweep_scope(obs: Observations) -> Scope:
     """What the fifo and causal checkers must sweep (see the module's description)."""
     scope: Scope = {}
     for conv, messages in obs.by_conv.items():
         seen = obs.conversations.get(conv)
         if seen is not None:
-            suspects = _suspects(obs, messages, seen)
+            suspects = _suspects(obs, conv, messages, seen)
             if suspects is None or suspects:
                 scope[conv] = suspects
     return scope
 
 
 def _suspects(
-    obs: Observations, messages: list[Message], seen: Conversation
+    obs: Observations, conv: str, messages: list[Message], seen: Conversation
 ) -> frozenset[str] | None:
-    rank = reference_ranks(obs, seen)
-    suspects: set[str] = set()
+    order = conversation_order(obs, conv, seen)
+    rank = order.rank
+    suspects: set[str] = set(order.unsorted)
     highest: dict[str, list[int]] = {}  # user -> highest rank seen so far, along their order
-    for user, order in seen.orders.items():
-        ranks = [rank[d.id] for d in order]
-        if ranks != sorted(ranks):
-            suspects.add(user)
-            ranks = list(accumulate(ranks, max))
-        highest[user] = ranks
+    for user, ranks in order.user_ranks.items():
+        highest[user] = list(accumulate(ranks, max)) if user in suspects else ranks
     live = [m for m in messages if not m.failed]
+    first_seen = obs.first_seen
     for m in live:
         position = rank.get(m.id)
-        if position is None:
+        saw = first_seen.get(m.id)
+        if position is None or saw is None or saw.keys() >= m.recipients:
             continue
-        saw = obs.first_seen[m.id]
-        for user in m.to:
-            if user not in saw and user in highest and highest[user][-1] > position:
+        for user in m.recipients - saw.keys():
+            if user in highest and highest[user][-1] > position:
                 suspects.add(user)
     if not _edges_forward(live, rank, seen.orders, highest):
         return None
@@ -87,6 +113,7 @@ def _edges_forward(
     highest: dict[str, list[int]],
 ) -> bool:
     latest_acked: dict[str, int] = {}
+    lines: dict[str, list[int]] = {}  # sender -> the indexes of their sightings, made on demand
     for _, is_ok, m in send_events(messages):
         position = rank.get(m.id, NEVER)
         if is_ok:
@@ -99,7 +126,10 @@ def _edges_forward(
             return False
         order = orders.get(m.sender)
         if order:
-            before = bisect_left(order, m.invoke_index, key=lambda d: d.index)
+            at = lines.get(m.sender)
+            if at is None:
+                at = lines[m.sender] = list(map(_INDEX, order))
+            before = bisect_left(at, m.invoke_index)
             if before and highest[m.sender][before - 1] > position:
                 return False
     return True

@@ -6,7 +6,6 @@ and each message seen with two or more seqs counts once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,54 +54,45 @@ class TwoSeqs:
 
 
 def find_seq_conflicts(obs: Observations) -> list[SharedSeq | TwoSeqs]:
-    """Every conflicting (conv, seq) value, then every message with several seqs.
-
-    Examples cite the first line of each seq report.
-    """
-    holder: dict[tuple[str, int], tuple[str, int]] = {}
-    shared: dict[tuple[str, int], dict[str, int]] = {}
-    seq_of: dict[str, tuple[int, int]] = {}
-    several: dict[str, dict[int, int]] = {}
-    conv_of: dict[str, str] = {}
-    for msg_id, conv, seq, index in _seqs(obs):
-        known = seq_of.get(msg_id)
-        if known is not None and known[0] == seq:
-            continue  # this (id, seq) was registered at an earlier line
-        if known is None:
-            seq_of[msg_id] = (seq, index)
-        else:
-            several.setdefault(msg_id, {known[0]: known[1]}).setdefault(seq, index)
-            conv_of[msg_id] = conv
-        first = holder.setdefault((conv, seq), (msg_id, index))
-        if first[0] != msg_id:
-            shared.setdefault((conv, seq), {first[0]: first[1]}).setdefault(msg_id, index)
-    found: list[SharedSeq | TwoSeqs] = [
-        SharedSeq(conv, seq, tuple(carriers.items())) for (conv, seq), carriers in shared.items()
-    ]
-    found += [
-        TwoSeqs(msg_id, conv_of[msg_id], tuple(seqs.items())) for msg_id, seqs in several.items()
-    ]
-    return found
-
-
-def _seqs(obs: Observations) -> Iterator[tuple[str, str, int, int]]:
-    """(id, conv, seq, index) of every seq the history reports, in line order."""
-    acked = [
-        (send.end_index, send.id, send.conv, send.seq)
-        for send in obs.history.sends
-        if send.outcome == "ok" and send.seq is not None and send.end_index is not None
-    ]
-    acked.sort(key=lambda report: report[0])
+    """Every conflicting (conv, seq) value, then every message with several seqs, each in the
+    order the conflict became visible down the file. Examples cite the first line of each seq
+    report."""
+    carriers: dict[tuple[str, int], dict[str, int]] = {}
+    several: list[TwoSeqs] = []
     messages = obs.messages
-    position = 0
-    for d in obs.history.deliveries:
-        if d.seq is None:
-            continue
-        while position < len(acked) and acked[position][0] < d.index:
-            index, msg_id, conv, seq = acked[position]
-            yield msg_id, conv, seq, index
-            position += 1
-        message = messages.get(d.id)
-        yield d.id, d.conv if message is None else message.conv, d.seq, d.index
-    for index, msg_id, conv, seq in acked[position:]:
-        yield msg_id, conv, seq, index
+    for msg_id, reports in obs.seqs.items():
+        conv = messages[msg_id].conv
+        for seq, index in reports.items():
+            holders = carriers.get((conv, seq))
+            if holders is None:
+                carriers[(conv, seq)] = {msg_id: index}
+            else:
+                holders[msg_id] = index
+        if len(reports) > 1:
+            several.append(TwoSeqs(msg_id, conv, tuple(sorted(reports.items(), key=_second))))
+    seqs_of: dict[str, dict[int, int]] = {}
+    for msg_id, conv, seq, index in obs.unsent_seqs:
+        holders = carriers.setdefault((conv, seq), {})
+        holders.setdefault(msg_id, index)
+        seqs_of.setdefault(msg_id, {}).setdefault(seq, index)
+    several += [
+        TwoSeqs(msg_id, _first_conv(obs, msg_id), tuple(reports.items()))
+        for msg_id, reports in seqs_of.items()
+        if len(reports) > 1
+    ]
+    shared = [
+        SharedSeq(conv, seq, tuple(sorted(holders.items(), key=_second)))
+        for (conv, seq), holders in carriers.items()
+        if len(holders) > 1
+    ]
+    shared.sort(key=lambda item: item.carriers[1][1])
+    several.sort(key=lambda item: item.seqs[1][1])
+    return [*shared, *several]
+
+
+def _second(pair: tuple[Any, int]) -> int:
+    return pair[1]
+
+
+def _first_conv(obs: Observations, msg_id: str) -> str:
+    return next(conv for id_, conv, _, _ in obs.unsent_seqs if id_ == msg_id)

@@ -17,6 +17,8 @@ from checkers.lost import find_missing
 from checkers.observations import observe
 from checkers.ordered import sweep_scope
 from checkers.seq_conflict import find_seq_conflicts
+from checkers.seq_order import find_seq_order
+from checkers.source import Progress, no_progress
 from checkers.stats import find_stats
 from checkers.unexpected import find_unexpected
 
@@ -29,6 +31,7 @@ ANOMALIES = (
     "fifo-violation",
     "causal-violation",
     "order-divergence",
+    "seq-order",
     "seq-conflict",
     "corrupt",
 )
@@ -36,7 +39,9 @@ EXIT_CODES = {True: 0, False: 1, "unknown": 3}
 """``check``'s exit code for each ``valid`` value; 2 is for an unreadable input."""
 
 
-def check_history(history: History, max_examples: int = 10) -> dict[str, Any]:
+def check_history(
+    history: History, max_examples: int = 10, progress: Progress = no_progress
+) -> dict[str, Any]:
     """Judge ``history`` and return the results of history-format.md.
 
     The caller may rely on: ``valid`` (``True``, ``False`` or ``"unknown"``); ``anomaly_counts``
@@ -46,25 +51,36 @@ def check_history(history: History, max_examples: int = 10) -> dict[str, Any]:
     ``sends`` (``ok``/``fail``/``info``) and ``availability``; ``format_version``; ``source``.
     """
     with collector_paused():
-        return _check(history, max_examples)
+        return _check(history, max_examples, progress)
 
 
-def _check(history: History, max_examples: int) -> dict[str, Any]:
+STEPS = 6
+
+
+def _check(history: History, max_examples: int, progress: Progress) -> dict[str, Any]:
+    progress("arranging what was seen", 0, STEPS)
     obs = observe(history)
+    progress("lost, duplicated, unexpected", 1, STEPS)
     lost, unseen = find_missing(obs)
-    scope = sweep_scope(obs)
-    fifo = find_fifo(obs, scope)
     findings: dict[str, Sequence[Finding]] = {
         "lost": lost,
         "duplicated": find_duplicated(obs),
         "unexpected": find_unexpected(obs),
         "failed-delivered": find_failed_delivered(obs),
-        "fifo-violation": fifo,
-        "causal-violation": find_causal(obs, (v.pair for v in fifo), scope),
-        "order-divergence": find_divergence(obs),
-        "seq-conflict": find_seq_conflicts(obs),
-        "corrupt": find_corrupt(obs),
     }
+    progress("fifo and causal order", 2, STEPS)
+    scope = sweep_scope(obs)
+    fifo = find_fifo(obs, scope)
+    causal = find_causal(obs, (v.pair for v in fifo), scope)
+    findings["fifo-violation"] = fifo
+    findings["causal-violation"] = causal
+    progress("order-divergence and seq-order", 3, STEPS)
+    findings["order-divergence"] = find_divergence(obs)
+    findings["seq-order"] = find_seq_order(obs, [v.pair for v in fifo] + [v.pair for v in causal])
+    progress("seq-conflict and corrupt", 4, STEPS)
+    findings["seq-conflict"] = find_seq_conflicts(obs)
+    findings["corrupt"] = find_corrupt(obs)
+    progress("stats", 5, STEPS)
     counts = {name: len(findings[name]) for name in ANOMALIES}
     limit = max(0, max_examples)
     if any(counts.values()):

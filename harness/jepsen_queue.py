@@ -1,21 +1,29 @@
 """A history in the shape of Jepsen's kafka/queue workload (``jepsen.tests.kafka``), as EDN.
 
 Jepsen's kafka-style checkers read sends and polls of integer-keyed logs: a send is invoked as
-``{:f :send, :value [[:send key value]]}`` and completes ``ok`` as ``[[:send key [offset value]]]``
-(``offset`` ``nil`` when unknown); a poll is invoked as ``[[:poll]]`` and completes ``ok`` as
-``[[:poll {key [[offset value] ...]}]]``. Pure: history operations in, EDN lines out. The mapping:
+``{:f :send, :value [[:send key value] ...]}`` and completes ``ok`` as
+``[[:send key [offset value]] ...]`` (``offset`` ``nil`` when unknown); a poll is invoked as
+``[[:poll]]`` and completes ``ok`` as ``[[:poll {key [[offset value] ...]}]]``. Pure: history
+operations in, EDN lines out; ``splitbrain check`` reads the result back and judges it by
+Jepsen's definitions (:mod:`checkers.queue_checks`). The mapping:
 
-- key = the conversation, numbered 0, 1, ... in order of first appearance (each op carries the
-  name as ``:conv``); value = the message id; offset = the ``seq`` the system gave it;
-- a send keeps its process, outcome and time (``fail``/``info`` repeat the invoke's value);
-- a ``deliver`` line becomes a poll: an invoke and an ``ok`` at the same time, on the receiving
-  client's consumer process ``consumer_base + process`` (a Jepsen process has one operation in
-  flight, and a delivery may fall inside one of its own sends), with ``:user`` the recipient;
-- nemesis and harness operations, and other client operations, are kept as in ``jepsen-edn``;
+- a key is one recipient's feed of one conversation: (conversation, recipient), numbered 0, 1,
+  ... in order of first appearance. A Kafka consumer reads a whole partition, but a recipient
+  sees only what is addressed to them, so the log a Jepsen consumer reads is that feed: holes in
+  its offsets are the seqs of messages addressed to others;
+- a send writes its message to the key of each recipient in ``to``, one micro-operation each,
+  with the message id as the value and the system's ``seq`` as the offset; it keeps its process,
+  outcome and time (``fail``/``info`` repeat the invoke's micro-operations, offsets unknown);
+- a ``deliver`` line becomes a poll of that recipient's key: an invoke and an ``ok`` at the same
+  time, on the receiving client's consumer process ``consumer_base + process`` (a Jepsen process
+  has one operation in flight, and a delivery may fall inside one of its own sends). A delivery
+  of an id no send invoked, or to a user not in its ``to``, polls a key of its own;
+- each op carries ``:conv`` (and a poll ``:user``); nemesis and harness operations, and other
+  client operations, are kept as in ``jepsen-edn``;
 - ``:index`` is renumbered (a delivery takes two operations); ``:splitbrain-index`` keeps the
   history line each operation came from, so a finding cites back into history.jsonl.
 
-It is export only: the recipients of a send and the digests have no place in this shape.
+The digests have no place in this shape.
 """
 
 from __future__ import annotations
@@ -24,9 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import edn_format
-from edn_format import Keyword
-
+from checkers.edn import Keyword, dumps
 from checkers.jepsen_edn import op_to_edn
 
 K = Keyword
@@ -34,12 +40,12 @@ K = Keyword
 
 @dataclass
 class _Keys:
-    """Conversation names -> integer keys, in order of first appearance."""
+    """(conversation, recipient) -> integer keys, in order of first appearance."""
 
-    numbers: dict[str, int] = field(default_factory=dict)
+    numbers: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def of(self, conv: Any) -> int:
-        return self.numbers.setdefault(str(conv), len(self.numbers))
+    def of(self, conv: Any, user: Any) -> int:
+        return self.numbers.setdefault((str(conv), str(user)), len(self.numbers))
 
 
 def consumer_base(ops: Iterable[Mapping[str, Any]]) -> int:
@@ -58,7 +64,12 @@ def _op(index: int, source: Mapping[str, Any], **fields: Any) -> str:
     if isinstance(source.get("node"), str):
         data[K("node")] = source["node"]
     data[K("splitbrain-index")] = source.get("index")
-    return edn_format.dumps(data)
+    return dumps(data)
+
+
+def _recipients(value: Mapping[str, Any]) -> list[str]:
+    to = value.get("to")
+    return [str(user) for user in to] if isinstance(to, list) else []
 
 
 def queue_lines(ops: Iterable[Mapping[str, Any]], base: int) -> Iterator[str]:
@@ -66,6 +77,7 @@ def queue_lines(ops: Iterable[Mapping[str, Any]], base: int) -> Iterator[str]:
     :func:`consumer_base` of the same history."""
     keys = _Keys()
     invoked: dict[Any, Mapping[str, Any]] = {}
+    conv_of: dict[Any, Any] = {}  # message id -> the conversation its send named
     index = 0
     for op in ops:
         f, kind, value = op.get("f"), op.get("type"), op.get("value")
@@ -73,35 +85,27 @@ def queue_lines(ops: Iterable[Mapping[str, Any]], base: int) -> Iterator[str]:
         if f == "send" and type(op.get("process")) is int:
             if kind == "invoke":
                 invoked[op["process"]] = value
+                conv_of.setdefault(value.get("id"), value.get("conv"))
             sent = invoked.get(op["process"], value)
-            key, message = keys.of(sent.get("conv")), sent.get("id")
-            if kind == "ok":
-                micro = [K("send"), key, [value.get("seq"), message]]
-            else:
-                micro = [K("send"), key, message]
+            message, conv = sent.get("id"), sent.get("conv")
+            written = [value.get("seq"), message] if kind == "ok" else message
+            micros = [[K("send"), keys.of(conv, user), written] for user in _recipients(sent)]
             extra = {"error": op["error"]} if isinstance(op.get("error"), str) else {}
-            yield _op(
-                index,
-                op,
-                type=K(str(kind)),
-                f=K("send"),
-                value=[micro],
-                conv=sent.get("conv"),
-                **extra,
-            )
+            yield _op(index, op, type=K(str(kind)), f=K("send"), value=micros, conv=conv, **extra)
             index += 1
         elif f == "deliver" and type(op.get("process")) is int:
-            key, message = keys.of(value.get("conv")), value.get("id")
+            conv = conv_of.get(value.get("id"), value.get("conv"))
+            key = keys.of(conv, value.get("user"))
             consumer = {**op, "process": base + op["process"]}
             yield _op(index, consumer, type=K("invoke"), f=K("poll"), value=[[K("poll")]])
-            polled = [K("poll"), {key: [[value.get("seq"), message]]}]
+            polled = [K("poll"), {key: [[value.get("seq"), value.get("id")]]}]
             yield _op(
                 index + 1,
                 consumer,
                 type=K("ok"),
                 f=K("poll"),
                 value=[polled],
-                conv=value.get("conv"),
+                conv=conv,
                 user=value.get("user"),
             )
             index += 2

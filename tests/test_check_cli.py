@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from checkers import ANOMALIES
+from checkers import ANOMALIES, HistoryError
+from checkers.source import MAX_LINE_BYTES, chunks
 from harness.cli import main
 from harness.present.summary import format_summary
 from tests.helpers.history_strategies import Builder
@@ -165,3 +166,79 @@ def test_the_table_accepts_unknown_keys_and_missing_ones() -> None:
     assert "sends: 3 ok, 0 fail, 0 info; availability 75.0%" in text
     assert "faults: kill 2" in text
     assert format_summary({}).startswith("verdict: None")
+
+
+# --- hostile input: what a history cannot do to the terminal or the reader ----------------------
+
+
+def test_ids_cannot_drive_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = "m1\x1b[2J\x1b[32mverdict: VALID\x1b[0m\u202e\x9b"
+    h = Builder().send(1, fake, "g", "u1", ["u2"]).ok(1, fake, "g", 1).drain()
+    folder = run_dir(tmp_path, h)
+    code, out, err = run_check(capsys, str(folder))
+    assert code == 1 and "lost" in out
+    for raw in ("\x1b", "\u202e", "\x9b"):
+        assert raw not in out and raw not in err
+    assert "m1\\x1b[2J\\x1b[32mverdict: VALID\\x1b[0m\\u202e\\x9b" in out
+    code, out, _ = run_check(capsys, str(folder), "--json")
+    assert all(raw not in out for raw in ("\x1b", "\u202e", "\x9b"))
+    assert json.loads(out)["anomalies"]["lost"][0]["ids"] == [fake]  # the same data, escaped
+
+
+def test_an_error_message_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "history.jsonl"
+    bad.write_text(json.dumps({"index": 0, "time": 0, "process": 1, "type": "ok", "f": "x\x1b[0m",
+                               "value": None}) + "\n")  # fmt: skip
+    code, _, err = run_check(capsys, str(bad))
+    assert code == 2 and "\x1b" not in err and "\\x1b[0m" in err
+
+
+@pytest.mark.parametrize("suffix", [".edn", ".jsonl"])
+def test_deep_nesting_is_a_clear_error_exit_2(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / f"deep{suffix}"
+    value = "[" * 200_000 + "]" * 200_000
+    if suffix == ".edn":
+        deep.write_text("{:index 0, :time 0, :process :nemesis, :type :invoke, :f :kill, "
+                        f":value {value}}}\n")  # fmt: skip
+    else:
+        deep.write_text('{"index":0,"time":0,"process":"nemesis","type":"invoke","f":"kill",'
+                        f'"value":{value}}}\n')  # fmt: skip
+    code, out, err = run_check(capsys, str(deep))
+    assert code == 2 and out == ""
+    assert f"{deep}:1: line 1 " in err
+    assert ("nests deeper than 64 levels" if suffix == ".edn" else "depth limit exceeded") in err
+    assert "Traceback" not in err
+
+
+def test_a_line_past_the_cap_is_refused_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.jsonl"
+    good = Builder().send(1, "m1", "g", "u1", ["u2"]).case.lines()[0]
+    with history.open("wb") as out:
+        out.write(good + b"\n" + b'{"index":1,"value":"' + b"x" * (MAX_LINE_BYTES + 1) + b'"}\n')
+    code, _, err = run_check(capsys, str(history))
+    assert code == 2
+    assert f"{history}:2: line 2 is longer than 16 MiB" in err and "not read whole" in err
+
+
+def test_the_reader_stops_at_the_cap_without_reading_on() -> None:
+    class Endless:
+        """A stream of one line that never ends."""
+
+        def __init__(self) -> None:
+            self.given = 0
+
+        def read(self, size: int) -> bytes:
+            self.given += size
+            return b"x" * size
+
+    stream = Endless()
+    with pytest.raises(HistoryError, match=r"h.jsonl:1: line 1 is longer"):
+        for _ in chunks(stream, "h.jsonl", max_line=1000, chunk_bytes=256):  # type: ignore[arg-type]
+            pass
+    assert stream.given < 2000

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from checkers import ANOMALIES, check_history, parse_history
+from checkers import ANOMALIES, check_history, load_history, parse_history
 from checkers.causal import find_causal
 from checkers.observations import observe
 from tests.helpers.history_strategies import Builder
@@ -198,7 +200,8 @@ def test_fifo_needs_the_first_send_acknowledged_before_the_second_was_invoked() 
     h = Builder().send(1, "m1", "g", "u1", ["u2"]).info(1, "m1", "g")
     sent_ok(h, 5, "m2", "g", "u1", ["u2"], 2)
     h.deliver(2, "m2", "g", "u1", "u2", 2).deliver(2, "m1", "g", "u1", "u2", 1)
-    assert check(h.drain())["valid"] is True
+    # the system's own seqs still order m1 first: strict order, not FIFO, is what u2 broke
+    assert counts(h.drain()) == {"seq-order": 1}
 
 
 def test_fifo_ignores_a_failed_later_send_and_other_conversations() -> None:
@@ -350,3 +353,96 @@ def test_a_user_outside_to_is_only_unexpected_however_they_saw_it() -> None:
     h.deliver(9, "m2", "g", "u2", "u9", 2).deliver(9, "m1", "g", "u1", "u9", 1)  # reversed
     h.deliver(9, "m2", "g", "u2", "u9", 2)  # and twice
     assert counts(h.drain()) == {"unexpected": 2}
+
+
+# --- seq-order ---------------------------------------------------------------------------------
+
+
+def two_senders(seq_a: int = 1, seq_b: int = 2) -> Builder:
+    """u1 and u2 send concurrently to a group; u3 is the only recipient of both."""
+    h = Builder().send(1, "a", "g", "u1", ["u2", "u3"]).send(2, "b", "g", "u2", ["u1", "u3"])
+    return h.ok(1, "a", "g", seq_a).ok(2, "b", "g", seq_b)
+
+
+def test_seq_order_names_both_messages_the_recipient_both_seqs_and_the_lines() -> None:
+    h = two_senders().deliver(3, "b", "g", "u2", "u3", 2).deliver(3, "a", "g", "u1", "u3", 1)
+    h.deliver(2, "a", "g", "u1", "u2", 1).deliver(1, "b", "g", "u2", "u1", 2)
+    example = only(h.drain(), "seq-order")
+    assert example["ids"] == ["a", "b"] and example["users"] == ["u3"]
+    assert example["seqs"] == [1, 2] and example["conv"] == "g"
+    assert example["indexes"] == [2, 3, 4, 5]
+    assert example["why"] == (
+        "In g the system promised a (seq 1, reported at index 2) before b (seq 2, index 3), but "
+        "u3 saw b first (index 4) and a only later (index 5)."
+    )
+
+
+def test_seq_order_counts_seeing_the_later_and_never_the_earlier() -> None:
+    h = two_senders().deliver(3, "b", "g", "u2", "u3", 2).deliver(2, "a", "g", "u1", "u2", 1)
+    h.deliver(1, "b", "g", "u2", "u1", 2)
+    assert counts(h.drain()) == {"lost": 1, "seq-order": 1}
+    assert "and never a." in check(h)["anomalies"]["seq-order"][0]["why"]
+
+
+def test_seq_order_counts_pairs_of_later_message_and_recipient() -> None:
+    h = two_senders(1, 3).send(4, "c", "g", "u4", ["u3"]).ok(4, "c", "g", 2)
+    # u3 sees b (3), then c (2), then a (1): b has two earlier messages after it, c one
+    h.deliver(3, "b", "g", "u2", "u3", 3).deliver(3, "c", "g", "u4", "u3", 2)
+    h.deliver(3, "a", "g", "u1", "u3", 1)
+    found = check(h)["anomalies"]["seq-order"]
+    assert [(e["ids"][1], e["users"][0], e["seqs"][0]) for e in found] == [
+        ("b", "u3", 1),
+        ("c", "u3", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["failed", "two-seqs", "no-seq", "not-addressed", "other-conversation"],
+)
+def test_seq_order_leaves_out_what_the_contract_leaves_out(variant: str) -> None:
+    h = Builder().send(1, "a", "g", "u1", ["u2", "u3"])
+    if variant == "failed":
+        h.fail(1, "a", "g")
+    else:
+        h.ok(1, "a", "g", None if variant == "no-seq" else 1)
+    to = ["u1"] if variant == "not-addressed" else ["u1", "u3"]
+    conv = "h" if variant == "other-conversation" else "g"
+    h.send(2, "b", conv, "u2", to).ok(2, "b", conv, 2)
+    if variant != "not-addressed":
+        h.deliver(3, "b", conv, "u2", "u3", 2)
+    seen_seq = 3 if variant == "two-seqs" else (None if variant == "no-seq" else 1)
+    if variant != "failed":
+        h.deliver(3, "a", "g", "u1", "u3", seen_seq)
+    assert check(h.drain())["anomaly_counts"]["seq-order"] == 0
+
+
+def test_seq_order_does_not_count_a_fifo_or_causal_pair_again() -> None:
+    fifo = sent_ok(sent_ok(Builder(), 1, "a", "g", "u1", ["u2"], 1), 1, "b", "g", "u1", ["u2"], 2)
+    fifo.deliver(2, "b", "g", "u1", "u2", 2).deliver(2, "a", "g", "u1", "u2", 1)
+    assert counts(fifo.drain()) == {"fifo-violation": 1}
+    causal = sent_ok(Builder(), 1, "a", "g", "u1", ["u2", "u3"], 1)
+    causal.deliver(2, "a", "g", "u1", "u2", 1)
+    sent_ok(causal, 2, "b", "g", "u2", ["u1", "u3"], 2)
+    causal.deliver(3, "b", "g", "u2", "u3", 2).deliver(3, "a", "g", "u1", "u3", 1)
+    causal.deliver(1, "b", "g", "u2", "u1", 2)
+    assert counts(causal.drain()) == {"causal-violation": 1}
+
+
+def test_a_real_nats_redelivery_reordering_is_a_seq_order() -> None:
+    """Conversation g3 of a real run (``splitbrain run --system nats --nemesis partition,kill
+    --seed 7 --time-limit 30``, trimmed to g3 and the nemesis and drain lines, renumbered; each
+    line keeps its ``original-index``): u6 got stream sequences 10 and 11 at about 6 s, and 9
+    only when JetStream redelivered it, 14 s later."""
+    path = Path(__file__).resolve().parent / "data" / "nats-redelivery-g3.jsonl"
+    results = check_history(load_history(path))
+    found = results["anomalies"]["seq-order"]
+    assert results["anomaly_counts"]["seq-order"] == 2
+    assert [(e["users"], e["ids"], e["seqs"]) for e in found] == [
+        (["u6"], ["m12-8", "m7-6"], [9, 10]),
+        (["u6"], ["m12-8", "m7-8"], [9, 11]),
+    ]
+    ops = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    late, early = (ops[i] for i in (found[0]["indexes"][-1], found[0]["indexes"][-2]))
+    assert (late["value"]["id"], early["value"]["id"]) == ("m12-8", "m7-6")
+    assert late["time"] - early["time"] > 10 * 10**9  # past the consumer's 10 s ack wait

@@ -3,6 +3,8 @@
 - A correct system's history has no anomaly (``valid`` is true once drained).
 - Each injector adds one anomaly: the checkers report exactly that one, once, and nothing else.
 - On histories mutated at random, every count equals the brute-force reference.
+- ``seq-order`` in particular: none when everyone saw everything in seq order; exactly one when
+  one recipient saw two unrelated messages of different senders swapped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from checkers.causal import find_causal
 from checkers.fifo import find_fifo
 from checkers.observations import observe
 from checkers.ordered import sweep_scope
+from checkers.seq_order import find_seq_order
 from tests.helpers.history_strategies import (
     INJECTORS,
     Case,
@@ -23,6 +26,7 @@ from tests.helpers.history_strategies import (
     drop_last_delivery,
     edited_histories,
     reference_counts,
+    seq_order_swap,
 )
 
 
@@ -49,8 +53,14 @@ def test_a_drained_correct_system_is_valid(case: Case) -> None:
 
 
 # Conversation sizes that give each injector a place to act in most histories: a one-to-one
-# conversation for fifo, three members for causal (one common recipient), four for divergence.
-SHAPES = {"fifo-violation": (2,), "causal-violation": (3,), "order-divergence": (4,)}
+# conversation for fifo, three members for causal and seq-order (one common recipient), four for
+# divergence.
+SHAPES = {
+    "fifo-violation": (2,),
+    "causal-violation": (3,),
+    "order-divergence": (4,),
+    "seq-order": (3,),
+}
 
 
 @pytest.mark.parametrize("anomaly", list(INJECTORS))
@@ -66,6 +76,28 @@ def test_one_injected_anomaly_is_reported_alone(
     assert nonzero(results) == {anomaly: 1}, Case(injected)
     assert results["valid"] is False
     assert len(results["anomalies"][anomaly]) == 1
+
+
+@given(correct_histories())
+def test_delivered_in_seq_order_to_everyone_there_is_no_seq_order(case: Case) -> None:
+    obs = observe(parse_history(case.lines()))
+    assert find_seq_order(obs) == []  # not even a pair that fifo or causal order would claim
+
+
+@given(
+    case=correct_histories(drain=True, shapes=(3, 3), min_steps=15),
+    choice=st.integers(0, 1000),
+)
+def test_swapping_two_deliveries_of_different_senders_makes_exactly_one(
+    case: Case, choice: int
+) -> None:
+    swapped = seq_order_swap(case.ops, choice)
+    assume(swapped is not None)
+    results = check(Case(swapped))
+    assert nonzero(results) == {"seq-order": 1}, Case(swapped)
+    (example,) = results["anomalies"]["seq-order"]
+    earlier, later = example["seqs"]
+    assert earlier < later
 
 
 @given(case=correct_histories(drain=False, min_steps=10), choice=st.integers(0, 1000))

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import edn_format
 import orjson
 import pytest
-from edn_format import Keyword
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from checkers import HistoryError, check_history, load_history, parse_history
+from checkers.edn import loads
 from checkers.jepsen_edn import edn_history_lines, op_to_edn
 from harness.cli import main
 from harness.jepsen_queue import consumer_base, queue_lines
@@ -98,10 +97,12 @@ def test_every_anomaly_survives_the_round_trip(name: str, tmp_path: Path) -> Non
 def test_the_edn_is_jepsen_shaped() -> None:
     op = {"index": 3, "time": 9, "process": "nemesis", "type": "invoke", "f": "partition",
           "value": {"groups": [["n1"], ["n2", "n3"]]}}  # fmt: skip
-    data = edn_format.loads(op_to_edn(op))
-    assert data[Keyword("process")] == Keyword("nemesis")
-    assert data[Keyword("type")] == Keyword("invoke") and data[Keyword("f")] == Keyword("partition")
-    assert list(data[Keyword("value")][Keyword("groups")][1]) == ["n2", "n3"]
+    line = op_to_edn(op)
+    assert line == (
+        "{:index 3, :time 9, :process :nemesis, :type :invoke, :f :partition, "
+        ':value {:groups [["n1"] ["n2" "n3"]]}}'
+    )
+    assert loads(line)["value"]["groups"][1] == ["n2", "n3"]
 
 
 def test_an_f_no_keyword_can_hold_stays_a_string() -> None:
@@ -126,11 +127,12 @@ def test_check_reads_edn_by_content_and_a_vector_of_ops(tmp_path: Path) -> None:
     [
         ('{:index 0 :time 0 :process 1 :type :invoke :f :send :value {:id "a"}\n', ":1: line 1 "),
         ('{:index 0 :time 0 :process :nemesis :type :invoke :f :kill :value nil}\n'
-         '{:index 1 :time 0 :process :nemesis :type :ok :f :kill :value "x}\n', "column 63"),
+         '{:index 1 :time 0 :process :nemesis :type :ok :f :kill :value "x}\n',
+         ":2: line 2 has a string opened at column 63 that never closes"),
         ('{:index 0 :time 0 :process :nemesis :type :invoke :f :kill :value nil}\n'
          '{:index 1 :time 0 :process :nemesis :type :ok :f :kill :value nil}}\n',
-         ":2: line 2 unexpected '}' at column 67"),
-        ("{:index 0} {:index 1}\n", "line 1 holds 2 EDN forms"),
+         ":2: line 2 unexpected '}' (column 67)"),
+        ("{:index 0} {:index 1}\n", "line 1 holds two EDN forms"),
         ("{:index 0 :time 0 :process 1 :type :ok :f :send :value {}}\n",
          "completes a send (ok) on process 1, which has nothing in flight"),
     ],
@@ -150,47 +152,46 @@ def test_queue_shape_sends_and_polls(tmp_path: Path, capsys: pytest.CaptureFixtu
     ops = [orjson.loads(x) for x in source.read_bytes().splitlines() if x.strip()]
     out = tmp_path / "q.edn"
     assert main(["export", str(source), "--format", "jepsen-queue", "--out", str(out)]) == 0
-    forms = [edn_format.loads(line) for line in out.read_text().splitlines()]
-    assert [f[Keyword("index")] for f in forms] == list(range(len(forms)))
-    k = Keyword
+    forms = [loads(line) for line in out.read_text().splitlines()]
+    assert [f["index"] for f in forms] == list(range(len(forms)))
     written = {}
     polled = []
     base = consumer_base(ops)
     for form in forms:
-        if form[k("f")] == k("send") and form[k("type")] == k("ok"):
-            micro = form[k("value")][0]
-            assert micro[0] == k("send")
-            written[(micro[1], micro[2][0])] = micro[2][1]
-        if form[k("f")] == k("poll"):
-            assert form[k("process")] >= base
-            if form[k("type")] == k("invoke"):
-                assert list(form[k("value")]) == [[k("poll")]]
+        if form["f"] == "send" and form["type"] == "ok":
+            for micro in form["value"]:
+                assert micro[0] == "send"
+                written[(micro[1], micro[2][0])] = micro[2][1]
+        if form["f"] == "poll":
+            assert form["process"] >= base
+            if form["type"] == "invoke":
+                assert form["value"] == [["poll"]]
             else:
-                (_, logs), = form[k("value")]  # fmt: skip
+                (_, logs), = form["value"]  # fmt: skip
                 polled += [(key, o, v) for key, pairs in logs.items() for o, v in pairs]
-    sends = sum(1 for op in ops if op["f"] == "send" and op["type"] == "ok")
+    sent = sum(len(op["value"]["to"]) for op in ops if op["f"] == "send" and op["type"] == "invoke")
     deliveries = sum(1 for op in ops if op["f"] == "deliver")
-    assert len(written) == sends and len(polled) == deliveries > 0
+    assert len(written) == sent and len(polled) == deliveries > 0
     assert all(written[(key, offset)] == value for key, offset, value in polled)
     assert len(forms) == len(ops) + deliveries
 
 
-def test_queue_lines_number_conversations_in_order_of_appearance() -> None:
+def test_queue_lines_key_each_recipients_feed_of_a_conversation() -> None:
     ops = [
         {"index": 0, "time": 1, "process": 12, "type": "invoke", "f": "send",
-         "value": {"id": "a", "conv": "g9", "from": "u1", "to": ["u2"]}},
+         "value": {"id": "a", "conv": "g9", "from": "u1", "to": ["u2", "u3"]}},
         {"index": 1, "time": 2, "process": 12, "type": "info", "f": "send",
          "value": {"id": "a", "conv": "g9"}, "error": "timeout"},
         {"index": 2, "time": 3, "process": 3, "type": "ok", "f": "deliver",
          "value": {"id": "a", "conv": "g9", "from": "u1", "user": "u2"}},
     ]  # fmt: skip
-    forms = [edn_format.loads(line) for line in queue_lines(ops, consumer_base(ops))]
-    k = Keyword
+    forms = [loads(line) for line in queue_lines(ops, consumer_base(ops))]
     assert consumer_base(ops) == 100
-    assert list(forms[1][k("value")][0]) == [k("send"), 0, "a"]
-    assert forms[1][k("error")] == "timeout"
-    assert forms[3][k("process")] == 103
-    assert dict(forms[3][k("value")][0][1]) == {0: [[None, "a"]]}
+    assert forms[1]["value"] == [["send", 0, "a"], ["send", 1, "a"]]
+    assert forms[1]["error"] == "timeout"
+    assert forms[3]["process"] == 103
+    assert forms[3]["value"] == [["poll", {0: [[None, "a"]]}]]
+    assert (forms[3]["conv"], forms[3]["user"]) == ("g9", "u2")
 
 
 def test_export_of_unreadable_input_exits_2(

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checkers import kinds_of
 from harness.results import Results
 from harness.run_description import RunDescription
 from systems.seam import SystemDescription, show_value
@@ -117,7 +118,7 @@ def _testsuite(given: Results | Mapping[str, Any], facts: RunFacts) -> ET.Elemen
     results = Results.of(given)
     suite = ET.Element("testsuite", name=facts.name)
     _properties(suite, results, facts)
-    names = results.anomaly_names()
+    names = kinds_of(results)
     failures = skipped = errors = 0
     if results.valid is None:
         names = [*names, "verdict"]

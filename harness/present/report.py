@@ -25,7 +25,14 @@ from typing import Any, Final
 
 import orjson
 
-from checkers import ANOMALIES, HistoryError, check_history, parse_history
+from checkers import (
+    HistoryError,
+    check_history,
+    judge,
+    kinds_of,
+    parse_history,
+    read_history,
+)
 from harness.present.history_summary import (
     CONTEXT_LINES,
     NS_PER_S,
@@ -220,9 +227,9 @@ def _example_html(example: Any, listed: frozenset[int]) -> str:
 
 
 def _anomaly_names(results: Results) -> list[str]:
-    """What the checkers check (all of them, also for a history not checked), then any other
-    anomaly the results name (run-level findings)."""
-    return list(dict.fromkeys([*ANOMALIES, *results.anomaly_names()]))
+    """What the checkers check (all of them, also for a history not checked: Jepsen's queue
+    kinds for a queue history), then any other anomaly the results name (run-level findings)."""
+    return list(dict.fromkeys([*kinds_of(results), *results.anomaly_names()]))
 
 
 def _anomaly_table(results: Results) -> list[str]:
@@ -491,6 +498,9 @@ class HistoryLines:
 
     def __iter__(self) -> Iterator[Any]:
         bad: tuple[int, str] | None = None
+        if _is_edn(self.path):
+            yield from _edn_ops(self.path)
+            return
         try:
             with self.path.open("rb") as lines:
                 for number, raw in enumerate(lines, start=1):
@@ -522,6 +532,25 @@ class HistoryLines:
             )
 
 
+def _is_edn(path: Path) -> bool:
+    from checkers.reading import is_edn_file
+
+    try:
+        return is_edn_file(path)
+    except (OSError, SplitbrainError):
+        return False
+
+
+def _edn_ops(path: Path) -> Iterator[dict[str, Any]]:
+    """A Jepsen EDN history's operations (op maps or the queue shape), read by the checkers."""
+    from checkers.reading import edn_file_ops
+
+    try:
+        yield from edn_file_ops(path)
+    except SplitbrainError as exc:
+        raise ReportError(f"{exc} Then run `splitbrain report` again.") from exc
+
+
 def _complete_lines(path: Path) -> Iterator[bytes]:
     """The raw lines of a history, without a last line that is not JSON (cut off mid-write)."""
     with path.open("rb") as lines:
@@ -543,8 +572,10 @@ def _check(history: Path) -> Results:
     """The checkers' results, for a history that has no results.json beside it; a cut-off last
     line is left out, as the report leaves it out."""
     try:
+        if _is_edn(history):
+            return Results.of(judge(read_history(history)))
         return Results.of(check_history(parse_history(_complete_lines(history), str(history))))
-    except (OSError, HistoryError) as exc:
+    except (OSError, ValueError, HistoryError) as exc:
         raise ReportError(f"{history}: the checkers cannot read this history: {exc}") from exc
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from checkers import kinds_of
 from harness.results import Results
 from splitbrain.numbers import int_or, number_or
 
@@ -17,7 +18,7 @@ from splitbrain.numbers import int_or, number_or
 def format_summary(given: Results | Mapping[str, Any]) -> str:
     """A few lines for a terminal: the verdict, one row per anomaly, send outcomes, examples."""
     results = Results.of(given)
-    names = results.anomaly_names()
+    names = kinds_of(results)
     lines = [_verdict_line(results)]
     about = _history_line(results)
     if about:
@@ -27,9 +28,10 @@ def format_summary(given: Results | Mapping[str, Any]) -> str:
     for name in names:
         count = results.anomaly_counts.get(name)
         lines.append(f"{name:<{width}}  {'-' if count is None else count:>5}")
-    lines.append(
-        f"{'unseen':<{width}}  {results.unseen:>5}  (not an anomaly: no drain proves loss)"
-    )
+    if results.get("checker") is None:  # the queue checker counts its own unseen
+        lines.append(
+            f"{'unseen':<{width}}  {results.unseen:>5}  (not an anomaly: no drain proves loss)"
+        )
     sends = _send_line(results)
     if sends:
         lines += ["", sends]

@@ -458,6 +458,7 @@ def reference_counts(ops: list[Op]) -> dict[str, int]:
     counts["fifo-violation"] = len(fifo)
     counts["causal-violation"] = len(causal - fifo)
     counts["order-divergence"] = _divergent_pairs(view)
+    counts["seq-order"] = len(_seq_order_pairs(view) - fifo - causal)
     counts["seq-conflict"] = _seq_conflicts(view)
     counts["corrupt"] = len(
         {
@@ -492,6 +493,33 @@ def _order_violations(view: View) -> tuple[set[tuple[str, str]], set[tuple[str, 
                 if late and a.id in causes:
                     causal.add((b.id, user))
     return fifo, causal
+
+
+def _single_seqs(view: View) -> dict[str, int]:
+    """Id -> its seq, for sent messages that carry exactly one seq (ok sends and deliveries)."""
+    seqs: dict[str, set[int]] = {s.id: {seq for seq, _ in s.seqs} for s in view.sends.values()}
+    for op in view.deliveries:
+        if op["value"].get("seq") is not None and op["value"]["id"] in seqs:
+            seqs[op["value"]["id"]].add(op["value"]["seq"])
+    return {m: next(iter(values)) for m, values in seqs.items() if len(values) == 1}
+
+
+def _seq_order_pairs(view: View) -> set[tuple[str, str]]:
+    """(B, user): A and B not failed, one seq each, seq(A) < seq(B), the user a recipient of
+    both who saw B before A, or saw B and never A."""
+    seq = _single_seqs(view)
+    live = [s for s in view.live() if s.id in seq]
+    pairs: set[tuple[str, str]] = set()
+    for b in live:
+        for user in b.to:
+            seen_b = view.seen(b.id, user)
+            if seen_b == NEVER:
+                continue
+            for a in live:
+                earlier = a.conv == b.conv and user in a.to and seq[a.id] < seq[b.id]
+                if earlier and view.seen(a.id, user) > seen_b:
+                    pairs.add((b.id, user))
+    return pairs
 
 
 def _divergent_pairs(view: View) -> int:
@@ -576,11 +604,12 @@ def _edit_delivery(ops: list[Op], deliveries: list[int], a: int, key: str, chang
     return renumber(edited)
 
 
-def without_seqs(ops: list[Op]) -> list[Op]:
-    """The history of a system that gives no seqs: every ``seq`` removed."""
+def without_seqs(ops: list[Op], ids: set[str] | None = None) -> list[Op]:
+    """The history of a system that gives no seqs: every ``seq`` removed (only those of the
+    messages ``ids``, when given)."""
     return [
         {**op, "value": {k: v for k, v in op["value"].items() if k != "seq"}}
-        if isinstance(op["value"], dict)
+        if isinstance(op["value"], dict) and (ids is None or op["value"].get("id") in ids)
         else op
         for op in ops
     ]
@@ -613,14 +642,24 @@ def _delivery_positions(ops: list[Op]) -> list[int]:
 
 
 def drop_last_delivery(ops: list[Op], choice: int) -> list[Op] | None:
-    """Drop a recipient's only sighting of the last message sent in a conversation (so nothing
-    sent later depends on it): ``lost`` with a completed drain, ``unseen`` without one."""
+    """Drop a recipient's only sighting of the last message sent in a conversation, when it
+    also has the conversation's highest seq (so nothing sent later depends on it, and nothing
+    seen comes after it in seq order): ``lost`` with a completed drain, ``unseen`` without."""
     view = View.of(ops)
     last: dict[str, _Sent] = {}
     for sent in view.sends.values():
         if sent.conv not in last or sent.invoke > last[sent.conv].invoke:
             last[sent.conv] = sent
-    ok_last = {s.id for s in last.values() if s.outcome == "ok"}
+    seqs = _single_seqs(view)
+    top: dict[str, int] = {}
+    for sent in view.sends.values():
+        if sent.id in seqs:
+            top[sent.conv] = max(top.get(sent.conv, seqs[sent.id]), seqs[sent.id])
+    ok_last = {
+        s.id
+        for s in last.values()
+        if s.outcome == "ok" and seqs.get(s.id, NEVER) >= top.get(s.conv, -1)
+    }
     positions = [i for i in _delivery_positions(ops) if ops[i]["value"]["id"] in ok_last]
     position = _pick(positions, choice)
     if position is None:
@@ -749,8 +788,9 @@ def causal_swap(ops: list[Op], choice: int) -> list[Op] | None:
 
 
 def divergence_swap(ops: list[Op], choice: int) -> list[Op] | None:
-    """Swap a user's sightings of two unrelated messages that another user also saw:
-    ``order-divergence``."""
+    """Swap a user's sightings of two unrelated messages that another user also saw, and take
+    the seqs off both (as from a system that gives none; with them the swap would also be a
+    ``seq-order``): ``order-divergence``."""
 
     def wanted(view: View, a: _Sent, b: _Sent, user: str) -> bool:
         graph = view.happens_before
@@ -761,13 +801,35 @@ def divergence_swap(ops: list[Op], choice: int) -> list[Op] | None:
         others = (a.to & b.to) - {user}
         return any(view.seen(a.id, u) < NEVER and view.seen(b.id, u) < NEVER for u in others)
 
+    swapped = _swap_where(ops, choice, wanted)
+    if swapped is None:
+        return None
+    before = [op["value"]["id"] for op in ops if op["f"] == "deliver"]
+    after = [op["value"]["id"] for op in swapped if op["f"] == "deliver"]
+    moved = {x for x, y in zip(before, after, strict=True) if x != y}
+    return without_seqs(swapped, moved)
+
+
+def seq_order_swap(ops: list[Op], choice: int) -> list[Op] | None:
+    """Swap a user's sightings of two messages of different senders with no happens-before
+    between them, that user their only common recipient: ``seq-order`` (the correct system
+    delivered them in seq order; nobody else saw both, so no ``order-divergence``)."""
+
+    def wanted(view: View, a: _Sent, b: _Sent, user: str) -> bool:
+        graph = view.happens_before
+        if a.sender == b.sender or a.to & b.to != {user}:
+            return False
+        if a.id not in graph or b.id not in graph:
+            return False
+        return not (nx.has_path(graph, a.id, b.id) or nx.has_path(graph, b.id, a.id))
+
     return _swap_where(ops, choice, wanted)
 
 
 def conflicting_seq(ops: list[Op], choice: int) -> list[Op] | None:
     """Give one of several seq reports of a message a seq nobody uses (even choices), or give
-    every report of one message the seq of another message of its conversation (odd choices):
-    ``seq-conflict``."""
+    every report of one message the seq of another message of its conversation, next to it in
+    seq order (odd choices, so that no seq order changes): ``seq-conflict``."""
     reports: dict[str, int] = {}
     for op in ops:
         value = op["value"]
@@ -786,17 +848,28 @@ def conflicting_seq(ops: list[Op], choice: int) -> list[Op] | None:
         edited[position] = {**ops[position], "value": {**ops[position]["value"], "seq": 10_000}}
         return renumber(edited)
     view = View.of(ops)
+    seqs = _single_seqs(view)
+    taken: dict[str, list[int]] = {}
+    for sent in view.sends.values():
+        if sent.id in seqs:
+            taken.setdefault(sent.conv, []).append(seqs[sent.id])
+
+    def adjacent(a: _Sent, b: _Sent) -> bool:
+        # no seq in between: taking the other's seq then changes no seq order
+        low, high = sorted((seqs[a.id], seqs[b.id]))
+        return not any(low < seq < high for seq in taken[a.conv])
+
     pairs = [
         (a, b)
         for a in view.sends.values()
         for b in view.sends.values()
-        if a.conv == b.conv and a.id < b.id and a.seqs and b.seqs
+        if a.conv == b.conv and a.id < b.id and a.id in seqs and b.id in seqs and adjacent(a, b)
     ]
     pair = _pick(pairs, choice // 2)
     if pair is None:
         return None
     keep, change = pair
-    seq = keep.seqs[0][0]
+    seq = seqs[keep.id]
     edited = []
     for op in ops:
         value = op["value"]
@@ -824,6 +897,7 @@ INJECTORS: dict[str, Injector] = {
     "fifo-violation": fifo_swap,
     "causal-violation": causal_swap,
     "order-divergence": divergence_swap,
+    "seq-order": seq_order_swap,
     "seq-conflict": conflicting_seq,
     "corrupt": corrupt_digest,
 }
